@@ -1,0 +1,196 @@
+//! The keys that sign and verify access tokens, and their public JWK Set.
+use std::collections::HashMap;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse, ThumbprintHash};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+
+use crate::config::{JwtConfig, Secret};
+use crate::db::{self, Db, DbError};
+
+/// PKCS#8 v1 DER prefix of an Ed25519 private key (RFC 8410); the 32-byte
+/// seed follows it.
+const ED25519_PKCS8_PREFIX: [u8; 16] =
+    [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("WARRANT_JWT_KEY_FILE: {0}")]
+    File(String),
+    #[error("signing keys: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// Signing key, verification keys by `kid`, and the published JWK Set.
+pub struct KeySet {
+    alg: Algorithm,
+    signing_kid: Option<String>,
+    signing_key: EncodingKey,
+    verifying: HashMap<String, DecodingKey>,
+    /// HS256 tokens carry no `kid`; they verify with the one secret.
+    secret: Option<DecodingKey>,
+    jwks: JwkSet,
+}
+
+impl KeySet {
+    /// One shared secret; nothing is published.
+    pub fn hs256(secret: &Secret) -> Self {
+        let bytes = secret.expose().as_bytes();
+        Self {
+            alg: Algorithm::HS256,
+            signing_kid: None,
+            signing_key: EncodingKey::from_secret(bytes),
+            verifying: HashMap::new(),
+            secret: Some(DecodingKey::from_secret(bytes)),
+            jwks: JwkSet { keys: Vec::new() },
+        }
+    }
+
+    /// Ed25519 keys from PKCS#8 PEM: the first signs, all verify and are
+    /// published, each under its RFC 7638 thumbprint as `kid`.
+    pub fn ed25519(pems: &[String]) -> Result<Self, String> {
+        let keys = pems.iter().map(|pem| Ed25519Key::parse(pem)).collect::<Result<Vec<_>, _>>()?;
+        let mut keys = keys.into_iter();
+        let first = keys.next().ok_or("no key given")?;
+        let (signing_kid, signing_key) = (first.kid.clone(), first.private);
+        let mut verifying = HashMap::from([(first.kid, first.public)]);
+        let mut published = vec![first.jwk];
+        for key in keys {
+            verifying.insert(key.kid, key.public);
+            published.push(key.jwk);
+        }
+        Ok(Self {
+            alg: Algorithm::EdDSA,
+            signing_kid: Some(signing_kid),
+            signing_key,
+            verifying,
+            secret: None,
+            jwks: JwkSet { keys: published },
+        })
+    }
+
+    /// Loads the keys `config` asks for. With keys in the database, the first
+    /// start generates one; replicas starting together agree on it.
+    pub fn load(config: &JwtConfig, db: &Db) -> Result<Self, KeyError> {
+        match config {
+            JwtConfig::Hs256 { secret } => Ok(Self::hs256(secret)),
+            JwtConfig::EdDsa { key_files: Some(files) } => {
+                let pems = files
+                    .iter()
+                    .map(|f| {
+                        std::fs::read_to_string(f)
+                            .map_err(|e| KeyError::File(format!("{}: {e}", f.display())))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Self::ed25519(&pems).map_err(KeyError::File)
+            }
+            JwtConfig::EdDsa { key_files: None } => {
+                db.run_blocking(|conn| {
+                    db::keys::insert_first(conn, || {
+                        let pem = generate_ed25519_pem();
+                        Ed25519Key::parse(&pem).map(|key| (key.kid, pem)).map_err(DbError::Other)
+                    })
+                })?;
+                let stored = db.run_blocking(db::keys::load_all)?;
+                // Newest key that may sign first; every stored key verifies.
+                let now = db::now();
+                let mut pems: Vec<(bool, String)> =
+                    stored.into_iter().map(|k| (k.signs_from <= now, k.private_key_pem)).collect();
+                pems.sort_by_key(|(may_sign, _)| !*may_sign);
+                let pems: Vec<String> = pems.into_iter().map(|(_, pem)| pem).collect();
+                Self::ed25519(&pems).map_err(KeyError::Invalid)
+            }
+        }
+    }
+
+    pub fn algorithm(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// The `kid` and key new tokens are signed with.
+    pub fn signing(&self) -> (Option<&str>, &EncodingKey) {
+        (self.signing_kid.as_deref(), &self.signing_key)
+    }
+
+    /// The key that verifies a token with this `kid` (HS256: the secret).
+    pub fn verifying(&self, kid: Option<&str>) -> Option<&DecodingKey> {
+        match (kid, &self.secret) {
+            (_, Some(secret)) => Some(secret),
+            (Some(kid), None) => self.verifying.get(kid),
+            (None, None) => None,
+        }
+    }
+
+    pub fn jwks(&self) -> &JwkSet {
+        &self.jwks
+    }
+}
+
+/// One parsed Ed25519 key with its public half and thumbprint.
+struct Ed25519Key {
+    kid: String,
+    private: EncodingKey,
+    public: DecodingKey,
+    jwk: Jwk,
+}
+
+impl Ed25519Key {
+    fn parse(pem: &str) -> Result<Self, String> {
+        let private = EncodingKey::from_ed_pem(pem.as_bytes())
+            .map_err(|e| format!("not an Ed25519 PKCS#8 PEM key: {e}"))?;
+        let mut jwk = Jwk::from_encoding_key(&private, Algorithm::EdDSA).map_err(|e| e.to_string())?;
+        let kid = jwk.thumbprint(ThumbprintHash::SHA256).map_err(|e| e.to_string())?;
+        jwk.common.key_id = Some(kid.clone());
+        jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+        jwk.common.key_algorithm = Some(KeyAlgorithm::EdDSA);
+        let public = DecodingKey::from_jwk(&jwk).map_err(|e| e.to_string())?;
+        Ok(Self { kid, private, public, jwk })
+    }
+}
+
+/// A fresh Ed25519 private key as PKCS#8 PEM.
+pub fn generate_ed25519_pem() -> String {
+    let mut der = ED25519_PKCS8_PREFIX.to_vec();
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).expect("the operating system's random source failed");
+    der.extend_from_slice(&seed);
+    format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", STANDARD.encode(der))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_load_and_get_distinct_thumbprint_kids() {
+        let keys = KeySet::ed25519(&[generate_ed25519_pem(), generate_ed25519_pem()]).unwrap();
+        assert_eq!(keys.jwks().keys.len(), 2);
+        let kids: Vec<_> = keys.jwks().keys.iter().map(|k| k.common.key_id.clone().unwrap()).collect();
+        assert_ne!(kids[0], kids[1]);
+        assert_eq!(keys.signing().0, Some(kids[0].as_str()), "the first key signs");
+        assert!(keys.verifying(Some(&kids[1])).is_some(), "every key verifies");
+        assert!(keys.verifying(Some("unknown")).is_none());
+        assert!(keys.verifying(None).is_none());
+    }
+
+    #[test]
+    fn the_jwks_never_contains_private_material() {
+        let keys = KeySet::ed25519(&[generate_ed25519_pem()]).unwrap();
+        let json = serde_json::to_value(keys.jwks()).unwrap();
+        let key = &json["keys"][0];
+        assert_eq!(key["kty"], "OKP");
+        assert_eq!(key["crv"], "Ed25519");
+        assert_eq!(key["use"], "sig");
+        assert_eq!(key["alg"], "EdDSA");
+        assert!(key.get("d").is_none());
+    }
+
+    #[test]
+    fn garbage_is_not_a_key() {
+        assert!(KeySet::ed25519(&["not a pem".into()]).is_err());
+        assert!(KeySet::ed25519(&[]).is_err());
+    }
+}

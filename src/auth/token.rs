@@ -1,0 +1,191 @@
+//! Access tokens: RFC 9068-style JWTs, signed with the one configured
+//! algorithm and checked strictly on every protected request.
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{decode, decode_header, encode, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use super::{random_token, KeySet};
+use crate::domain::{Role, User};
+
+/// Clock skew we tolerate on `exp` and `nbf`, in seconds. Explicit because
+/// jsonwebtoken would otherwise apply its own 60 s.
+pub const LEEWAY_SECS: u64 = 30;
+
+/// The `typ` header of an access token (RFC 9068 §2.1).
+const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    iss: String,
+    aud: String,
+    sub: String,
+    iat: i64,
+    exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nbf: Option<i64>,
+    jti: String,
+    sid: String,
+    role: String,
+    username: String,
+}
+
+/// What a verified access token says about its bearer.
+#[derive(Debug, Clone)]
+pub struct AccessClaims {
+    pub user_id: i64,
+    pub username: String,
+    pub role: Role,
+    pub session_id: String,
+    pub expires_at: i64,
+}
+
+/// Why a token was refused. The reason goes into `detail`; it names the
+/// failed check, never secret material.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("{0}")]
+    Invalid(&'static str),
+    #[error("token expired")]
+    Expired,
+}
+
+/// A signed access token and its lifetime in seconds.
+pub struct IssuedToken {
+    pub token: String,
+    pub expires_in: i64,
+}
+
+/// Issues and verifies access tokens.
+pub struct Tokens {
+    keys: KeySet,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+    ttl_secs: i64,
+}
+
+impl Tokens {
+    pub fn new(keys: KeySet, issuer: &str, audience: &str, ttl_secs: i64) -> Self {
+        let mut validation = Validation::new(keys.algorithm());
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        Self { keys, validation, issuer: issuer.into(), audience: audience.into(), ttl_secs }
+    }
+
+    pub fn keys(&self) -> &KeySet {
+        &self.keys
+    }
+
+    /// Signs an access token for `user` in session `session_id`.
+    pub fn issue(&self, user: &User, session_id: &str) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: user.id.to_string(),
+            iat: now,
+            exp: now + self.ttl_secs,
+            nbf: None,
+            jti: random_token(16),
+            sid: session_id.into(),
+            role: user.role.as_str().into(),
+            username: user.username.clone(),
+        };
+        let (kid, key) = self.keys.signing();
+        let mut header = Header::new(self.keys.algorithm());
+        header.typ = Some(ACCESS_TOKEN_TYP.into());
+        header.kid = kid.map(Into::into);
+        Ok(IssuedToken { token: encode(&header, &claims, key)?, expires_in: self.ttl_secs })
+    }
+
+    /// Checks signature, algorithm, `typ`, `iss`, `aud`, `exp` and `nbf`.
+    /// Header URLs and embedded keys (`jku`, `x5u`, `jwk`) are never used.
+    pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let header = decode_header(token).map_err(|_| TokenError::Invalid("malformed token"))?;
+        if header.alg != self.keys.algorithm() {
+            return Err(TokenError::Invalid("algorithm not allowed"));
+        }
+        let typ_ok = header.typ.as_deref().is_some_and(|typ| {
+            typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) || typ.eq_ignore_ascii_case("application/at+jwt")
+        });
+        if !typ_ok {
+            return Err(TokenError::Invalid("not an access token"));
+        }
+        let key =
+            self.keys.verifying(header.kid.as_deref()).ok_or(TokenError::Invalid("unknown signing key"))?;
+        let claims = decode::<Claims>(token, key, &self.validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => TokenError::Expired,
+                ErrorKind::ImmatureSignature => TokenError::Invalid("token not yet valid"),
+                ErrorKind::InvalidIssuer => TokenError::Invalid("wrong issuer"),
+                ErrorKind::InvalidAudience => TokenError::Invalid("wrong audience"),
+                ErrorKind::InvalidSignature => TokenError::Invalid("bad signature"),
+                ErrorKind::InvalidAlgorithm => TokenError::Invalid("algorithm not allowed"),
+                ErrorKind::MissingRequiredClaim(_) => TokenError::Invalid("missing claim"),
+                _ => TokenError::Invalid("malformed token"),
+            })?
+            .claims;
+        Ok(AccessClaims {
+            user_id: claims.sub.parse().map_err(|_| TokenError::Invalid("malformed subject"))?,
+            role: claims.role.parse().map_err(|_| TokenError::Invalid("unknown role"))?,
+            username: claims.username,
+            session_id: claims.sid,
+            expires_at: claims.exp,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::keys::generate_ed25519_pem;
+    use crate::config::Secret;
+
+    fn alice() -> User {
+        User { id: 7, username: "alice".into(), role: Role::User, created_at: chrono::Utc::now() }
+    }
+
+    fn eddsa() -> Tokens {
+        Tokens::new(KeySet::ed25519(&[generate_ed25519_pem()]).unwrap(), "warrant", "warrant", 900)
+    }
+
+    #[test]
+    fn an_issued_token_verifies_with_its_claims() {
+        let tokens = eddsa();
+        let issued = tokens.issue(&alice(), "s1").unwrap();
+        let claims = tokens.verify(&issued.token).unwrap();
+        assert_eq!((claims.user_id, claims.role, claims.session_id.as_str()), (7, Role::User, "s1"));
+        let header = decode_header(&issued.token).unwrap();
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+        assert!(header.kid.is_some());
+    }
+
+    #[test]
+    fn another_issuer_audience_or_key_is_refused() {
+        let pem = generate_ed25519_pem();
+        let with = |iss: &str, aud: &str| {
+            Tokens::new(KeySet::ed25519(std::slice::from_ref(&pem)).unwrap(), iss, aud, 900)
+        };
+        let token = with("warrant", "warrant").issue(&alice(), "s1").unwrap().token;
+        assert_eq!(with("other", "warrant").verify(&token).unwrap_err(), TokenError::Invalid("wrong issuer"));
+        assert_eq!(
+            with("warrant", "other").verify(&token).unwrap_err(),
+            TokenError::Invalid("wrong audience")
+        );
+        assert_eq!(eddsa().verify(&token).unwrap_err(), TokenError::Invalid("unknown signing key"));
+    }
+
+    #[test]
+    fn hs256_tokens_do_not_verify_under_eddsa_and_back() {
+        let hs = Tokens::new(KeySet::hs256(&Secret::new("k".repeat(32))), "warrant", "warrant", 900);
+        let token = hs.issue(&alice(), "s1").unwrap().token;
+        assert!(hs.verify(&token).is_ok());
+        assert_eq!(eddsa().verify(&token).unwrap_err(), TokenError::Invalid("algorithm not allowed"));
+        let ed_token = eddsa().issue(&alice(), "s1").unwrap().token;
+        assert_eq!(hs.verify(&ed_token).unwrap_err(), TokenError::Invalid("algorithm not allowed"));
+    }
+}

@@ -1,0 +1,66 @@
+//! The subcommands behind `main`.
+use std::io::BufRead;
+
+use crate::auth::hash_password;
+use crate::config::Config;
+use crate::db::{self, Db};
+use crate::domain::{Password, Username};
+use crate::startup::Application;
+
+/// Boxed errors are fine here: they end the process with their message.
+pub type CliResult = Result<(), Box<dyn std::error::Error>>;
+
+/// `warrant serve`.
+pub fn serve(config: Config) -> CliResult {
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(config)?;
+        app.run_until_stopped().await?;
+        Ok(())
+    })
+}
+
+fn connect(config: &Config) -> Result<Db, db::DbError> {
+    let db = Db::connect(&config.database_url, 1)?;
+    db.migrate()?;
+    Ok(db)
+}
+
+/// `warrant migrate`.
+pub fn migrate(config: &Config) -> CliResult {
+    let db = Db::connect(&config.database_url, 1)?;
+    let applied = db.migrate()?;
+    println!("{applied} migration(s) applied to {:?}", config.database_url);
+    Ok(())
+}
+
+/// `warrant create-admin USERNAME`: promotes the account if it exists,
+/// otherwise creates it with a password from `WARRANT_ADMIN_PASSWORD` or stdin.
+pub fn create_admin(config: &Config, username: &str) -> CliResult {
+    let username = Username::parse(username).map_err(|e| format!("username {e}"))?;
+    let db = connect(config)?;
+    let existing = db.run_blocking(|conn| db::users::find_credentials(conn, &username.key()))?;
+    let hash = match existing {
+        Some(_) => String::new(),
+        None => hash_password(&read_admin_password()?)?,
+    };
+    let (user, created) =
+        db.run_blocking(|conn| db::users::create_or_promote_admin(conn, &username, &hash))?;
+    let verb = if created { "created admin" } else { "promoted to admin:" };
+    println!("{verb} {} (id {})", user.username, user.id);
+    Ok(())
+}
+
+fn read_admin_password() -> Result<Password, String> {
+    let raw = match std::env::var("WARRANT_ADMIN_PASSWORD") {
+        Ok(pw) => pw,
+        Err(_) => {
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(|e| format!("could not read the password from stdin: {e}"))?;
+            line.trim_end_matches(['\n', '\r']).to_string()
+        }
+    };
+    Password::parse(raw).map_err(|e| format!("password {e}"))
+}

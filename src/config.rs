@@ -1,0 +1,270 @@
+//! Typed configuration, read once from the environment. A bad value stops
+//! startup with a one-line message naming its variable; nothing falls back
+//! silently.
+use std::fmt;
+use std::net::ToSocketAddrs;
+use std::path::PathBuf;
+
+use crate::db::DatabaseUrl;
+
+/// Everything the service reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: DatabaseUrl,
+    pub bind: String,
+    pub access_ttl_secs: i64,
+    pub refresh_ttl_secs: i64,
+    pub issuer: String,
+    pub audience: String,
+    pub jwt: JwtConfig,
+    pub rate_limit_per_min: u32,
+    pub cors_origins: Vec<String>,
+    pub log: LogConfig,
+    /// Password hashes computed at once; more wait their turn off the workers.
+    pub hash_concurrency: usize,
+    pub db_pool_size: u32,
+}
+
+/// How access tokens are signed.
+#[derive(Debug, Clone)]
+pub enum JwtConfig {
+    /// Ed25519 keys from PEM files (first signs), or from the database when `None`.
+    EdDsa {
+        key_files: Option<Vec<PathBuf>>,
+    },
+    Hs256 {
+        secret: Secret,
+    },
+}
+
+/// Logging filter and format.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub filter: String,
+    pub json: bool,
+}
+
+/// A secret value whose `Debug` never shows it.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// A configuration value that cannot be used, with the variable it came from.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+fn invalid(var: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError { var, message: message.into() }
+}
+
+/// The smallest HS256 secret we accept (RFC 7518 §3.2: at least the hash size).
+pub const MIN_HS256_SECRET_BYTES: usize = 32;
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`, so tests need not touch the
+    /// process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        let jwt = match env.get("WARRANT_JWT_ALG")?.as_deref().unwrap_or("EdDSA") {
+            "EdDSA" => JwtConfig::EdDsa {
+                key_files: env
+                    .get("WARRANT_JWT_KEY_FILE")?
+                    .map(|files| files.split(',').map(|f| PathBuf::from(f.trim())).collect()),
+            },
+            "HS256" => {
+                if env.get("WARRANT_JWT_KEY_FILE")?.is_some() {
+                    return Err(invalid(
+                        "WARRANT_JWT_KEY_FILE",
+                        "is for EdDSA; unset it or set WARRANT_JWT_ALG=EdDSA",
+                    ));
+                }
+                let secret = env
+                    .get("WARRANT_JWT_SECRET")?
+                    .ok_or_else(|| invalid("WARRANT_JWT_SECRET", "is required when WARRANT_JWT_ALG=HS256"))?;
+                if secret.len() < MIN_HS256_SECRET_BYTES {
+                    return Err(invalid(
+                        "WARRANT_JWT_SECRET",
+                        format!("must be at least {MIN_HS256_SECRET_BYTES} bytes"),
+                    ));
+                }
+                JwtConfig::Hs256 { secret: Secret(secret) }
+            }
+            other => {
+                return Err(invalid("WARRANT_JWT_ALG", format!("must be EdDSA or HS256, not {other:?}")))
+            }
+        };
+
+        let bind = env.get("WARRANT_BIND")?.unwrap_or_else(|| "127.0.0.1:8080".into());
+        if bind.to_socket_addrs().map(|mut a| a.next().is_none()).unwrap_or(true) {
+            return Err(invalid("WARRANT_BIND", format!("{bind:?} is not a host:port address")));
+        }
+
+        let database_url = env.get("DATABASE_URL")?.unwrap_or_else(|| "./warrant.db".into());
+        let log_json = match env.get("WARRANT_LOG_FORMAT")?.as_deref() {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => {
+                return Err(invalid("WARRANT_LOG_FORMAT", format!("must be text or json, not {other:?}")))
+            }
+        };
+        let log_filter = env.get("WARRANT_LOG")?.unwrap_or_else(|| "info".into());
+        if tracing_subscriber::EnvFilter::try_new(&log_filter).is_err() {
+            return Err(invalid("WARRANT_LOG", format!("{log_filter:?} is not a log filter")));
+        }
+        let cors_origins = match lookup("WARRANT_CORS_ORIGINS") {
+            None => Vec::new(),
+            Some(list) => parse_origins(&list)?,
+        };
+        let default_hashers = std::thread::available_parallelism().map_or(2, |n| n.get());
+
+        Ok(Self {
+            database_url: DatabaseUrl::parse(&database_url).map_err(|m| invalid("DATABASE_URL", m))?,
+            bind,
+            access_ttl_secs: env.number("WARRANT_ACCESS_TTL", 900, 1..=86_400)?,
+            refresh_ttl_secs: env.number("WARRANT_REFRESH_TTL", 1_209_600, 60..=31_536_000)?,
+            issuer: env.get("WARRANT_ISSUER")?.unwrap_or_else(|| "warrant".into()),
+            audience: env.get("WARRANT_AUDIENCE")?.unwrap_or_else(|| "warrant".into()),
+            jwt,
+            rate_limit_per_min: env.number("WARRANT_RATE_LIMIT_PER_MIN", 30, 0..=1_000_000)?,
+            cors_origins,
+            log: LogConfig { filter: log_filter, json: log_json },
+            hash_concurrency: env.number("WARRANT_HASH_CONCURRENCY", default_hashers, 1..=256)?,
+            db_pool_size: env.number("WARRANT_DB_POOL_SIZE", 8, 1..=256)?,
+        })
+    }
+}
+
+struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    /// A set variable must not be empty: an empty value is a mistake, not a default.
+    fn get(&self, var: &'static str) -> Result<Option<String>, ConfigError> {
+        match (self.0)(var) {
+            Some(v) if v.trim().is_empty() => Err(invalid(var, "is set but empty")),
+            v => Ok(v),
+        }
+    }
+
+    fn number<T>(
+        &self,
+        var: &'static str,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+    {
+        let Some(raw) = self.get(var)? else { return Ok(default) };
+        match raw.trim().parse::<T>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(invalid(
+                var,
+                format!("{raw:?} is not a whole number from {} to {}", range.start(), range.end()),
+            )),
+        }
+    }
+}
+
+fn parse_origins(list: &str) -> Result<Vec<String>, ConfigError> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|origin| {
+            let ok = (origin.starts_with("http://") || origin.starts_with("https://"))
+                && !origin.ends_with('/')
+                && !origin.contains('*');
+            if ok {
+                Ok(origin.to_string())
+            } else {
+                Err(invalid(
+                    "WARRANT_CORS_ORIGINS",
+                    format!(
+                        "{origin:?} is not an origin like https://app.example.com (no wildcards, no path)"
+                    ),
+                ))
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.bind, "127.0.0.1:8080");
+        assert_eq!(c.access_ttl_secs, 900);
+        assert_eq!(c.refresh_ttl_secs, 1_209_600);
+        assert_eq!(c.issuer, "warrant");
+        assert_eq!(c.rate_limit_per_min, 30);
+        assert!(matches!(c.jwt, JwtConfig::EdDsa { key_files: None }));
+        assert!(matches!(c.database_url, DatabaseUrl::Sqlite(ref p) if p == "./warrant.db"));
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        for (var, value) in [
+            ("WARRANT_ACCESS_TTL", "15m"),
+            ("WARRANT_ACCESS_TTL", "0"),
+            ("WARRANT_REFRESH_TTL", "-1"),
+            ("WARRANT_RATE_LIMIT_PER_MIN", "many"),
+            ("WARRANT_JWT_ALG", "none"),
+            ("WARRANT_JWT_ALG", "RS256"),
+            ("WARRANT_BIND", "8080"),
+            ("WARRANT_LOG_FORMAT", "xml"),
+            ("WARRANT_CORS_ORIGINS", "*"),
+            ("DATABASE_URL", "mysql://localhost/x"),
+            ("WARRANT_ISSUER", ""),
+        ] {
+            let err = config(&[(var, value)]).unwrap_err();
+            assert_eq!(err.var, var, "{var}={value}");
+            assert!(err.to_string().starts_with(var));
+        }
+    }
+
+    #[test]
+    fn hs256_needs_a_long_secret() {
+        let err = config(&[("WARRANT_JWT_ALG", "HS256")]).unwrap_err();
+        assert_eq!(err.var, "WARRANT_JWT_SECRET");
+        let err = config(&[("WARRANT_JWT_ALG", "HS256"), ("WARRANT_JWT_SECRET", "short")]).unwrap_err();
+        assert_eq!(err.var, "WARRANT_JWT_SECRET");
+        let ok = config(&[("WARRANT_JWT_ALG", "HS256"), ("WARRANT_JWT_SECRET", &"k".repeat(32))]).unwrap();
+        assert!(matches!(ok.jwt, JwtConfig::Hs256 { .. }));
+        assert!(!format!("{ok:?}").contains("kkkk"), "secrets never Debug-print");
+    }
+
+    #[test]
+    fn port_zero_is_allowed() {
+        assert_eq!(config(&[("WARRANT_BIND", "127.0.0.1:0")]).unwrap().bind, "127.0.0.1:0");
+    }
+}

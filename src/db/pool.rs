@@ -1,0 +1,297 @@
+//! Connections for either backend behind one pool, chosen by URL scheme.
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// One connection to whichever database `DATABASE_URL` names.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Pg(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// Which database a URL points at.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Postgres(String),
+    /// A file path (`sqlite://` stripped).
+    Sqlite(String),
+}
+
+/// The backend in use, for log lines and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl DatabaseUrl {
+    /// `postgres://…`/`postgresql://…`, `sqlite://PATH`, or a plain path.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let url = url.trim();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url.to_string()));
+        }
+        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+        if path.is_empty() || path.contains("://") {
+            return Err(format!("{url:?} is neither postgres://… nor a SQLite path"));
+        }
+        if path == ":memory:" || path.contains("mode=memory") {
+            // Every pooled connection would get its own empty database.
+            return Err("an in-memory SQLite database cannot be shared by a pool; use a file".into());
+        }
+        Ok(Self::Sqlite(path.to_string()))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Self::Postgres(_) => Backend::Postgres,
+            Self::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// The URL with any password replaced, for logs.
+    pub fn redacted(&self) -> String {
+        match self {
+            Self::Sqlite(path) => format!("sqlite://{path}"),
+            Self::Postgres(url) => match (url.find("://"), url.rfind('@')) {
+                (Some(scheme), Some(at)) if at > scheme => {
+                    let userinfo = &url[scheme + 3..at];
+                    let user = userinfo.split(':').next().unwrap_or("");
+                    format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+                }
+                _ => url.clone(),
+            },
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// What the query layer reports upward; diesel's errors stop here.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("unique constraint violated")]
+    UniqueViolation,
+    #[error("foreign key constraint violated")]
+    ForeignKeyViolation,
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+impl From<DieselError> for DbError {
+    fn from(e: DieselError) -> Self {
+        match e {
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Self::UniqueViolation,
+            DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+                Self::ForeignKeyViolation
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+                Self::Unavailable(info.message().to_string())
+            }
+            DieselError::BrokenTransactionManager => Self::Unavailable(e.to_string()),
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<r2d2::Error> for DbError {
+    fn from(e: r2d2::Error) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
+/// Opens connections for the pool, so a wrong password or a bad path shows
+/// its real error instead of diesel's generic multi-connection message.
+struct Manager {
+    url: DatabaseUrl,
+}
+
+impl Manager {
+    fn connect(&self) -> Result<DbConn, diesel::ConnectionError> {
+        match &self.url {
+            DatabaseUrl::Postgres(url) => PgConnection::establish(url).map(DbConn::Pg),
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(path)?;
+                // busy_timeout first, so the rest wait instead of failing; WAL
+                // lets readers run beside the writer; one PRAGMA per statement.
+                for pragma in [
+                    "PRAGMA busy_timeout = 5000",
+                    "PRAGMA journal_mode = WAL",
+                    "PRAGMA synchronous = NORMAL",
+                    "PRAGMA foreign_keys = ON",
+                ] {
+                    conn.batch_execute(pragma).map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                }
+                Ok(DbConn::Sqlite(conn))
+            }
+        }
+    }
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = diesel::ConnectionError;
+
+    fn connect(&self) -> Result<DbConn, Self::Error> {
+        Manager::connect(self)
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
+        conn.batch_execute("SELECT 1").map_err(diesel::ConnectionError::CouldntSetupConfiguration)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        <DbConn as Connection>::TransactionManager::is_broken_transaction_manager(conn)
+    }
+}
+
+/// The connection pool, and the one door through which queries leave the
+/// async workers.
+#[derive(Clone)]
+pub struct Db {
+    pool: r2d2::Pool<Manager>,
+    backend: Backend,
+}
+
+impl Db {
+    /// Connects (failing fast on a bad URL) and returns the pool.
+    pub fn connect(url: &DatabaseUrl, max_size: u32) -> Result<Self, DbError> {
+        let manager = Manager { url: url.clone() };
+        // Try once by hand so a bad URL fails now with its real message,
+        // not after r2d2's 30 s of silent retries.
+        drop(manager.connect().map_err(|e| DbError::Unavailable(e.to_string()))?);
+        let pool = r2d2::Pool::builder()
+            .max_size(max_size)
+            .min_idle(Some(1))
+            // A ping per checkout costs a quarter of a simple read's throughput;
+            // broken connections are detected by `has_broken` instead.
+            .test_on_check_out(false)
+            .connection_timeout(Duration::from_secs(5))
+            .build(manager)
+            .map_err(DbError::from)?;
+        Ok(Self { pool, backend: url.backend() })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies pending migrations for this backend; returns how many ran.
+    pub fn migrate(&self) -> Result<usize, DbError> {
+        let mut conn = self.pool.get()?;
+        let migrations = match self.backend {
+            Backend::Postgres => PG_MIGRATIONS,
+            Backend::Sqlite => SQLITE_MIGRATIONS,
+        };
+        conn.run_pending_migrations(migrations)
+            .map(|applied| applied.len())
+            .map_err(|e| DbError::Other(format!("migration failed: {e}")))
+    }
+
+    /// Runs `f` with a pooled connection on the current thread. For the
+    /// command line and startup; request handlers use [`Db::run`].
+    pub fn run_blocking<T>(&self, f: impl FnOnce(&mut DbConn) -> Result<T, DbError>) -> Result<T, DbError> {
+        let mut conn = self.pool.get()?;
+        f(&mut conn)
+    }
+
+    /// Runs `f` with a pooled connection on the blocking thread pool.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let db = self.clone();
+        actix_web::web::block(move || db.run_blocking(f))
+            .await
+            .map_err(|e| DbError::Other(format!("blocking task failed: {e}")))?
+    }
+}
+
+/// Runs `f` in a transaction that may read then write. SQLite takes the write
+/// lock up front (`BEGIN IMMEDIATE`): a deferred transaction that upgrades
+/// from read to write fails with "database is locked" under concurrency.
+/// PostgreSQL callers lock the rows they read (see `users::lock_admins`).
+pub(crate) fn write_transaction<T>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    type Tm = <DbConn as Connection>::TransactionManager;
+    match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        DbConn::Pg(_) => Tm::begin_transaction(conn)?,
+    }
+    match f(conn) {
+        Ok(value) => {
+            Tm::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(e) => {
+            Tm::rollback_transaction(conn)?;
+            Err(e)
+        }
+    }
+}
+
+/// The current time as stored: UTC, at the microsecond precision both
+/// backends keep, so a value reads back exactly as written.
+pub(crate) fn now() -> chrono::NaiveDateTime {
+    let now = chrono::Utc::now().naive_utc();
+    chrono::DurationRound::duration_trunc(now, chrono::TimeDelta::microseconds(1)).unwrap_or(now)
+}
+
+/// Runs a raw statement on PostgreSQL only (row locks SQLite does not need:
+/// its write transactions are already serialized).
+pub(crate) fn pg_only(conn: &mut DbConn, sql: &str) -> Result<(), DbError> {
+    if let DbConn::Pg(pg) = conn {
+        pg.batch_execute(sql)?;
+    }
+    Ok(())
+}
+
+/// A round trip to the database.
+pub fn ping(conn: &mut DbConn) -> Result<(), DbError> {
+    conn.batch_execute("SELECT 1")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_pick_their_backend() {
+        assert_eq!(DatabaseUrl::parse("postgres://u@h/db").unwrap().backend(), Backend::Postgres);
+        assert_eq!(DatabaseUrl::parse("postgresql://u@h/db").unwrap().backend(), Backend::Postgres);
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://data/w.db").unwrap(),
+            DatabaseUrl::Sqlite("data/w.db".into())
+        );
+        assert_eq!(DatabaseUrl::parse("./warrant.db").unwrap(), DatabaseUrl::Sqlite("./warrant.db".into()));
+        assert!(DatabaseUrl::parse("mysql://h/db").is_err());
+        assert!(DatabaseUrl::parse(":memory:").is_err());
+        assert!(DatabaseUrl::parse("").is_err());
+    }
+
+    #[test]
+    fn passwords_are_redacted_in_logs() {
+        let url = DatabaseUrl::parse("postgres://app:s3cret@db:5432/warrant").unwrap();
+        assert_eq!(url.redacted(), "postgres://app:***@db:5432/warrant");
+        assert!(!format!("{url:?}").contains("s3cret"));
+    }
+}

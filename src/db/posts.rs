@@ -1,0 +1,92 @@
+//! Posts, always read with their author's name.
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{posts, users};
+use super::{now, DbConn, DbError};
+use crate::domain::{Post, PostContent};
+
+type PostRow = (i64, i64, String, NaiveDateTime, NaiveDateTime, String);
+const POST_COLUMNS: (
+    posts::id,
+    posts::user_id,
+    posts::content,
+    posts::created_at,
+    posts::updated_at,
+    users::username,
+) = (posts::id, posts::user_id, posts::content, posts::created_at, posts::updated_at, users::username);
+
+fn to_post((id, author_id, content, created_at, updated_at, author_username): PostRow) -> Post {
+    Post {
+        id,
+        content,
+        created_at: created_at.and_utc(),
+        updated_at: updated_at.and_utc(),
+        author_id,
+        author_username,
+    }
+}
+
+/// Creates a post; an author deleted meanwhile is a `ForeignKeyViolation`.
+pub fn insert(conn: &mut DbConn, author_id: i64, content: &PostContent) -> Result<Post, DbError> {
+    let now = now();
+    let id: i64 = diesel::insert_into(posts::table)
+        .values((
+            posts::user_id.eq(author_id),
+            posts::content.eq(content.as_str()),
+            posts::created_at.eq(now),
+            posts::updated_at.eq(now),
+        ))
+        .returning(posts::id)
+        .get_result(conn)?;
+    find(conn, id)?.ok_or(DbError::ForeignKeyViolation)
+}
+
+pub fn find(conn: &mut DbConn, id: i64) -> Result<Option<Post>, DbError> {
+    let row: Option<PostRow> = posts::table
+        .inner_join(users::table)
+        .filter(posts::id.eq(id))
+        .select(POST_COLUMNS)
+        .first(conn)
+        .optional()?;
+    Ok(row.map(to_post))
+}
+
+/// Newest first, by id: a keyset page that costs the same at any depth.
+pub fn list(
+    conn: &mut DbConn,
+    author_id: Option<i64>,
+    before_id: Option<i64>,
+    limit: i64,
+) -> Result<Vec<Post>, DbError> {
+    let mut query = posts::table
+        .inner_join(users::table)
+        .select(POST_COLUMNS)
+        .order(posts::id.desc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(author_id) = author_id {
+        query = query.filter(posts::user_id.eq(author_id));
+    }
+    if let Some(before_id) = before_id {
+        query = query.filter(posts::id.lt(before_id));
+    }
+    let rows: Vec<PostRow> = query.load(conn)?;
+    Ok(rows.into_iter().map(to_post).collect())
+}
+
+/// Replaces the content; `None` when the post no longer exists.
+pub fn update_content(conn: &mut DbConn, id: i64, content: &PostContent) -> Result<Option<Post>, DbError> {
+    let changed = diesel::update(posts::table.find(id))
+        .set((posts::content.eq(content.as_str()), posts::updated_at.eq(now())))
+        .execute(conn)?;
+    if changed == 0 {
+        return Ok(None);
+    }
+    find(conn, id)
+}
+
+/// Deletes a post; false when it did not exist.
+pub fn delete(conn: &mut DbConn, id: i64) -> Result<bool, DbError> {
+    Ok(diesel::delete(posts::table.find(id)).execute(conn)? > 0)
+}

@@ -1,0 +1,47 @@
+//! Table definitions, in the subset of types both backends share.
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        username -> Text,
+        password_hash -> Text,
+        role -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    posts (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        content -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        user_id -> BigInt,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        private_key_pem -> Text,
+        created_at -> Timestamp,
+        signs_from -> Timestamp,
+    }
+}
+
+diesel::joinable!(posts -> users (user_id));
+diesel::joinable!(sessions -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, posts, sessions, signing_keys);
+
+diesel::define_sql_function! {
+    /// SQL `lower()`, for the case-insensitive username index.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}

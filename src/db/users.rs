@@ -1,0 +1,155 @@
+//! Accounts.
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{lower, posts, users};
+use super::{now, pg_only, write_transaction, DbConn, DbError};
+use crate::domain::{Role, User, Username};
+
+type UserRow = (i64, String, String, String, NaiveDateTime);
+const USER_COLUMNS: (users::id, users::username, users::password_hash, users::role, users::created_at) =
+    (users::id, users::username, users::password_hash, users::role, users::created_at);
+
+/// Rows are validated through the domain parser on the way out.
+fn to_user((id, username, _hash, role, created_at): UserRow) -> Result<User, DbError> {
+    let role = role.parse::<Role>().map_err(|e| DbError::Other(format!("user {id}: role {e}")))?;
+    Ok(User { id, username, role, created_at: created_at.and_utc() })
+}
+
+/// Creates an account; a name taken in any letter case is a `UniqueViolation`.
+pub fn insert(
+    conn: &mut DbConn,
+    username: &Username,
+    password_hash: &str,
+    role: Role,
+) -> Result<User, DbError> {
+    let row: UserRow = diesel::insert_into(users::table)
+        .values((
+            users::username.eq(username.as_str()),
+            users::password_hash.eq(password_hash),
+            users::role.eq(role.as_str()),
+            users::created_at.eq(now()),
+        ))
+        .returning(USER_COLUMNS)
+        .get_result(conn)?;
+    to_user(row)
+}
+
+/// The account and its password hash, by case-insensitive name.
+pub fn find_credentials(conn: &mut DbConn, username_key: &str) -> Result<Option<(User, String)>, DbError> {
+    let row: Option<UserRow> = users::table
+        .filter(lower(users::username).eq(username_key))
+        .select(USER_COLUMNS)
+        .first(conn)
+        .optional()?;
+    row.map(|row| {
+        let hash = row.2.clone();
+        Ok((to_user(row)?, hash))
+    })
+    .transpose()
+}
+
+pub fn find(conn: &mut DbConn, id: i64) -> Result<Option<User>, DbError> {
+    let row: Option<UserRow> = users::table.find(id).select(USER_COLUMNS).first(conn).optional()?;
+    row.map(to_user).transpose()
+}
+
+/// One page of users in id order, each with how many posts they own.
+pub fn list_with_post_counts(
+    conn: &mut DbConn,
+    after_id: Option<i64>,
+    limit: i64,
+) -> Result<Vec<(User, i64)>, DbError> {
+    let rows: Vec<UserRow> = users::table
+        .filter(users::id.gt(after_id.unwrap_or(0)))
+        .order(users::id.asc())
+        .limit(limit)
+        .select(USER_COLUMNS)
+        .load(conn)?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let counts: Vec<(i64, i64)> = posts::table
+        .filter(posts::user_id.eq_any(&ids))
+        .group_by(posts::user_id)
+        .select((posts::user_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|row| {
+            let count = counts.iter().find(|(id, _)| *id == row.0).map_or(0, |(_, n)| *n);
+            Ok((to_user(row)?, count))
+        })
+        .collect()
+}
+
+/// Outcome of a change that must leave at least one admin.
+#[derive(Debug)]
+pub enum AdminChange<T> {
+    Done(T),
+    NotFound,
+    LastAdmin,
+}
+
+impl<T> AdminChange<T> {
+    fn try_map<U>(self, f: impl FnOnce(T) -> Result<U, DbError>) -> Result<AdminChange<U>, DbError> {
+        Ok(match self {
+            AdminChange::Done(value) => AdminChange::Done(f(value)?),
+            AdminChange::NotFound => AdminChange::NotFound,
+            AdminChange::LastAdmin => AdminChange::LastAdmin,
+        })
+    }
+}
+
+/// Checks, inside a write transaction, whether `id` exists and whether
+/// removing its admin role would leave none. On PostgreSQL the admin rows are
+/// locked first, so two admins demoting each other at once cannot both win.
+fn guard_last_admin(conn: &mut DbConn, id: i64, keeps_admin: bool) -> Result<AdminChange<User>, DbError> {
+    pg_only(conn, "SELECT id FROM users WHERE role = 'admin' FOR UPDATE")?;
+    let Some(user) = find(conn, id)? else { return Ok(AdminChange::NotFound) };
+    if user.role == Role::Admin && !keeps_admin {
+        let admins: i64 =
+            users::table.filter(users::role.eq(Role::Admin.as_str())).count().get_result(conn)?;
+        if admins <= 1 {
+            return Ok(AdminChange::LastAdmin);
+        }
+    }
+    Ok(AdminChange::Done(user))
+}
+
+pub fn set_role(conn: &mut DbConn, id: i64, role: Role) -> Result<AdminChange<User>, DbError> {
+    write_transaction(conn, |conn| {
+        guard_last_admin(conn, id, role == Role::Admin)?.try_map(|user| {
+            if user.role != role {
+                diesel::update(users::table.find(id)).set(users::role.eq(role.as_str())).execute(conn)?;
+            }
+            Ok(User { role, ..user })
+        })
+    })
+}
+
+/// Deletes a user; their posts and sessions go with them (ON DELETE CASCADE).
+pub fn delete(conn: &mut DbConn, id: i64) -> Result<AdminChange<()>, DbError> {
+    write_transaction(conn, |conn| {
+        guard_last_admin(conn, id, false)?.try_map(|_| {
+            diesel::delete(users::table.find(id)).execute(conn)?;
+            Ok(())
+        })
+    })
+}
+
+/// Makes `username` an admin: promotes the existing account (keeping its
+/// password) or creates it with `password_hash`. Returns the user and whether
+/// it was created.
+pub fn create_or_promote_admin(
+    conn: &mut DbConn,
+    username: &Username,
+    password_hash: &str,
+) -> Result<(User, bool), DbError> {
+    write_transaction(conn, |conn| match find_credentials(conn, &username.key())? {
+        Some((user, _)) => {
+            diesel::update(users::table.find(user.id))
+                .set(users::role.eq(Role::Admin.as_str()))
+                .execute(conn)?;
+            Ok((User { role: Role::Admin, ..user }, false))
+        }
+        None => Ok((insert(conn, username, password_hash, Role::Admin)?, true)),
+    })
+}

@@ -1,0 +1,44 @@
+//! Authorization rules as pure functions: callers load first (404), then ask.
+use super::Role;
+
+/// Who is acting: the authenticated caller.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor {
+    pub user_id: i64,
+    pub role: Role,
+}
+
+/// Only the author may change a post; admins moderate by deleting.
+pub fn may_edit_post(owner_id: i64, by: Actor) -> bool {
+    owner_id == by.user_id
+}
+
+/// The author or an admin may delete a post.
+pub fn may_delete_post(owner_id: i64, by: Actor) -> bool {
+    owner_id == by.user_id || by.role == Role::Admin
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OWNER: i64 = 1;
+
+    fn actor(user_id: i64, role: Role) -> Actor {
+        Actor { user_id, role }
+    }
+
+    #[test]
+    fn only_the_owner_may_edit_a_post() {
+        assert!(may_edit_post(OWNER, actor(OWNER, Role::User)));
+        assert!(!may_edit_post(OWNER, actor(2, Role::User)));
+        assert!(!may_edit_post(OWNER, actor(2, Role::Admin)));
+    }
+
+    #[test]
+    fn the_owner_or_an_admin_may_delete_a_post() {
+        assert!(may_delete_post(OWNER, actor(OWNER, Role::User)));
+        assert!(may_delete_post(OWNER, actor(2, Role::Admin)));
+        assert!(!may_delete_post(OWNER, actor(2, Role::User)));
+    }
+}

@@ -1,0 +1,10 @@
+//! warrant: a stateless JWT-bearer identity service.
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod routes;
+pub mod startup;
+pub mod telemetry;

@@ -1,0 +1,48 @@
+//! Command line entry point: parse the command, hand over to the library.
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use warrant::{cli, config::Config, telemetry};
+
+#[derive(Parser)]
+#[command(name = "warrant", version, about = "A stateless JWT-bearer identity service")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the HTTP server (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create an admin, or promote an existing user. The password comes from
+    /// WARRANT_ADMIN_PASSWORD or one line of stdin.
+    CreateAdmin { username: String },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let _ = dotenvy::dotenv();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("warrant: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&config.log);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => cli::serve(config),
+        Command::Migrate => cli::migrate(&config),
+        Command::CreateAdmin { username } => cli::create_admin(&config, &username),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("warrant: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

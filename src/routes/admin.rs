@@ -1,0 +1,91 @@
+//! Admin-only account management.
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use super::wire::{parse_limit, Page, UserResponse};
+use crate::auth::AdminUser;
+use crate::db::users::AdminChange;
+use crate::db::{self, Db};
+use crate::domain::{Cursor, Role};
+use crate::error::{ApiError, Validator};
+
+use super::posts::{DEFAULT_PAGE, MAX_PAGE};
+
+#[derive(Deserialize)]
+pub struct ListUsersQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct AdminUserResponse {
+    #[serde(flatten)]
+    user: UserResponse,
+    post_count: i64,
+}
+
+#[derive(Deserialize)]
+pub struct RoleRequest {
+    role: Option<String>,
+}
+
+const NO_USER: ApiError = ApiError::NotFound("no such user");
+
+/// Maps the outcome of a change that must keep one admin.
+fn admin_change<T>(change: AdminChange<T>) -> Result<T, ApiError> {
+    match change {
+        AdminChange::Done(value) => Ok(value),
+        AdminChange::NotFound => Err(NO_USER),
+        AdminChange::LastAdmin => Err(ApiError::LastAdmin),
+    }
+}
+
+/// `GET /admin/users`: oldest first, with post counts.
+pub async fn list_users(
+    _admin: AdminUser,
+    query: web::Query<ListUsersQuery>,
+    db: web::Data<Db>,
+) -> Result<web::Json<Page<AdminUserResponse>>, ApiError> {
+    let query = query.into_inner();
+    let mut v = Validator::default();
+    let limit = v.optional("limit", query.limit, |raw| parse_limit(raw, MAX_PAGE));
+    let cursor = v.optional("cursor", query.cursor, |raw| Cursor::decode(&raw));
+    let (limit, cursor) = v.finish(limit.zip(cursor))?;
+    let limit = limit.unwrap_or(DEFAULT_PAGE);
+    let rows =
+        db.run(move |conn| db::users::list_with_post_counts(conn, cursor.map(Cursor::id), limit + 1)).await?;
+    Ok(web::Json(Page::from_rows(
+        rows,
+        limit as usize,
+        |(u, _)| u.id,
+        |(user, post_count)| AdminUserResponse { user: user.into(), post_count },
+    )))
+}
+
+/// `PATCH /admin/users/{id}`: sets the role; never leaves zero admins.
+pub async fn update_user_role(
+    admin: AdminUser,
+    id: web::Path<i64>,
+    body: web::Json<RoleRequest>,
+    db: web::Data<Db>,
+) -> Result<web::Json<UserResponse>, ApiError> {
+    let mut v = Validator::default();
+    let role = v.required("role", body.into_inner().role, |raw| raw.parse::<Role>());
+    let role = v.finish(role)?;
+    let id = id.into_inner();
+    let user = admin_change(db.run(move |conn| db::users::set_role(conn, id, role)).await?)?;
+    tracing::info!(user_id = id, by = admin.0.id(), role = %role, "role changed");
+    Ok(web::Json(user.into()))
+}
+
+/// `DELETE /admin/users/{id}`: the account, its posts and its sessions.
+pub async fn delete_user(
+    admin: AdminUser,
+    id: web::Path<i64>,
+    db: web::Data<Db>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    admin_change(db.run(move |conn| db::users::delete(conn, id)).await?)?;
+    tracing::info!(user_id = id, by = admin.0.id(), "user deleted");
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,106 @@
+//! Response shapes shared by several resources. Database rows are never
+//! serialized directly.
+use actix_web::http::header::{CacheControl, CacheDirective};
+use actix_web::HttpResponse;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::auth::IssuedToken;
+use crate::domain::{Cursor, Post, User};
+
+#[derive(Serialize)]
+pub struct UserResponse {
+    pub id: i64,
+    pub username: String,
+    pub role: &'static str,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<User> for UserResponse {
+    fn from(user: User) -> Self {
+        Self { id: user.id, username: user.username, role: user.role.as_str(), created_at: user.created_at }
+    }
+}
+
+#[derive(Serialize)]
+pub struct AuthorResponse {
+    pub id: i64,
+    pub username: String,
+}
+
+#[derive(Serialize)]
+pub struct PostResponse {
+    pub id: i64,
+    pub content: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub user: AuthorResponse,
+}
+
+impl From<Post> for PostResponse {
+    fn from(post: Post) -> Self {
+        Self {
+            id: post.id,
+            content: post.content,
+            created_at: post.created_at,
+            updated_at: post.updated_at,
+            user: AuthorResponse { id: post.author_id, username: post.author_username },
+        }
+    }
+}
+
+/// One page of a keyset-paginated list.
+#[derive(Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// `rows` was fetched with one extra item: its presence means there is a
+    /// next page, which starts after the last item shown.
+    pub fn from_rows<R>(
+        mut rows: Vec<R>,
+        limit: usize,
+        id: impl Fn(&R) -> i64,
+        map: impl Fn(R) -> T,
+    ) -> Self {
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next_cursor = more.then(|| rows.last().map(|r| Cursor::after(id(r)).encode())).flatten();
+        Self { items: rows.into_iter().map(map).collect(), next_cursor }
+    }
+}
+
+/// The body of signup, login and refresh answers.
+#[derive(Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub user: UserResponse,
+}
+
+impl TokenResponse {
+    pub fn new(token: IssuedToken, user: User) -> Self {
+        Self {
+            access_token: token.token,
+            token_type: "Bearer",
+            expires_in: token.expires_in,
+            user: user.into(),
+        }
+    }
+
+    /// Token responses must never be stored by caches (RFC 6749 §5.1).
+    pub fn respond(self, mut builder: actix_web::HttpResponseBuilder) -> HttpResponse {
+        builder.insert_header(CacheControl(vec![CacheDirective::NoStore])).json(self)
+    }
+}
+
+/// Parses a page size: 1–`max`, `default` when absent.
+pub fn parse_limit(raw: String, max: i64) -> Result<i64, String> {
+    match raw.parse::<i64>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!("must be a whole number from 1 to {max}")),
+    }
+}

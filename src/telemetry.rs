@@ -1,0 +1,56 @@
+//! Logging setup and the per-request span that carries the request id.
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use tracing::Instrument;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogConfig;
+
+/// Response header that carries the request id, so clients can quote it.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Installs the global subscriber: human-readable, or one JSON object per line.
+pub fn init(config: &LogConfig) {
+    let filter = EnvFilter::try_new(&config.filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if config.json {
+        builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Wraps each request in a span with a fresh request id, logs its outcome,
+/// and returns the id in `x-request-id`.
+pub async fn request_span(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let request_id = crate::auth::random_token(9);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %req.method(),
+        route = tracing::field::Empty,
+        user_id = tracing::field::Empty,
+    );
+    let started = Instant::now();
+    let mut res = next.call(req).instrument(span.clone()).await?;
+    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+    span.record("route", route.as_str());
+    span.in_scope(|| {
+        tracing::info!(
+            status = res.status().as_u16(),
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request finished"
+        )
+    });
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        res.headers_mut().insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+    }
+    Ok(res)
+}
