@@ -1,0 +1,149 @@
+use futures_util::future::join_all;
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{backend_test, spawn_app, PASSWORD};
+
+backend_test! {
+    async fn signup_returns_a_token_response_and_a_plain_user(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let res = app.call(Method::POST, "/signup", None, Some(json!({
+            "username": "Alice", "password": PASSWORD, "role": "admin", "id": 99
+        }))).await;
+        let body = res.assert_status(201);
+        assert_eq!(res.header("cache-control"), Some("no-store"));
+        assert_eq!(body["token_type"], "Bearer");
+        assert_eq!(body["expires_in"], 900);
+        assert!(body["access_token"].as_str().is_some_and(|t| t.split('.').count() == 3));
+        assert_eq!(body["user"]["username"], "Alice", "stored as first written");
+        assert_eq!(body["user"]["role"], "user", "a role sent at signup is ignored");
+        assert_ne!(body["user"]["id"], 99, "ids are not client-set");
+        assert!(body["user"]["created_at"].as_str().is_some_and(|t| t.ends_with('Z')));
+        assert!(body["user"].get("password_hash").is_none());
+        assert!(!res.body.to_string().contains("argon2"));
+    }
+
+    async fn usernames_are_unique_regardless_of_case(backend: Backend) {
+        let app = spawn_app(backend).await;
+        app.signup("Alice").await;
+        app.try_signup("alice", PASSWORD).await.assert_problem(422, "username_taken");
+        app.try_signup("ALICE", PASSWORD).await.assert_problem(422, "username_taken");
+    }
+
+    async fn concurrent_signups_of_one_name_have_exactly_one_winner(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let names = ["racer", "Racer", "RACER", "racer", "rAcEr", "racer", "RaCeR", "racer"];
+        let results = join_all(names.iter().map(|n| app.try_signup(n, PASSWORD))).await;
+        let won = results.iter().filter(|r| r.status == 201).count();
+        assert_eq!(won, 1, "{results:?}");
+        for r in results.iter().filter(|r| r.status != 201) {
+            r.assert_problem(422, "username_taken");
+        }
+    }
+
+    async fn username_boundaries_are_3_and_32_characters(backend: Backend) {
+        let app = spawn_app(backend).await;
+        for (name, ok) in [
+            ("ab".to_string(), false),
+            ("abc".to_string(), true),
+            ("u".repeat(32), true),
+            ("v".repeat(33), false),
+            ("bad name".to_string(), false),
+            ("émile".to_string(), false),
+            ("ok_name.with-dash".to_string(), true),
+        ] {
+            let res = app.try_signup(&name, PASSWORD).await;
+            if ok {
+                res.assert_status(201);
+            } else {
+                res.assert_problem(422, "validation_failed");
+                assert_eq!(res.body["errors"][0]["field"], "username", "{name}");
+            }
+        }
+    }
+
+    async fn password_boundaries_are_8_and_128_characters(backend: Backend) {
+        let app = spawn_app(backend).await;
+        for (i, (password, ok)) in [
+            ("p".repeat(7), false),
+            ("p".repeat(8), true),
+            ("p".repeat(128), true),
+            ("p".repeat(129), false),
+            ("😀".repeat(8), true),
+            ("😀".repeat(129), false),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let res = app.try_signup(&format!("user{i}"), &password).await;
+            if ok {
+                res.assert_status(201);
+                app.try_login(&format!("USER{i}"), &password).await.assert_status(200);
+            } else {
+                res.assert_problem(422, "validation_failed");
+                assert_eq!(res.body["errors"][0]["field"], "password");
+            }
+        }
+    }
+
+    async fn every_failing_field_is_listed(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let res = app.call(Method::POST, "/signup", None, Some(json!({"username": "x"}))).await;
+        res.assert_problem(422, "validation_failed");
+        let fields: Vec<&str> = res.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+        assert_eq!(fields, ["username", "password"]);
+        let res = app.call(Method::POST, "/signup", None, Some(json!({"username": null, "password": null}))).await;
+        res.assert_problem(422, "validation_failed");
+        assert_eq!(res.body["errors"].as_array().unwrap().len(), 2);
+    }
+
+    async fn login_is_case_insensitive_and_refusals_look_alike(backend: Backend) {
+        let app = spawn_app(backend).await;
+        app.signup("Alice").await;
+        let ok = app.try_login("aLiCe", PASSWORD).await;
+        assert_eq!(ok.assert_status(200)["user"]["username"], "Alice");
+        assert_eq!(ok.header("cache-control"), Some("no-store"));
+
+        let wrong_password = app.try_login("alice", "not the password").await;
+        let unknown_user = app.try_login("nobody", PASSWORD).await;
+        let broken_name = app.try_login("no such name!", PASSWORD).await;
+        for res in [&wrong_password, &unknown_user, &broken_name] {
+            res.assert_problem(401, "invalid_credentials");
+        }
+        assert_eq!(wrong_password.body, unknown_user.body, "same body for unknown user and wrong password");
+        assert_eq!(unknown_user.body, broken_name.body);
+    }
+
+    async fn check_session_returns_the_tokens_user(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let alice = app.signup("alice").await;
+        let res = app.get("/check_session", &alice.token).await;
+        let body = res.assert_status(200);
+        assert_eq!(body["id"], alice.id);
+        assert_eq!(body["username"], "alice");
+        assert_eq!(body["role"], "user");
+        app.call(Method::GET, "/check_session", None, None).await.assert_problem(401, "missing_token");
+    }
+
+    async fn create_admin_creates_then_promotes_and_refuses_bad_input(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let out = app.cli(&["create-admin", "root"], &[], &format!("{PASSWORD}\n"));
+        assert!(out.status.success(), "password piped on stdin: {}", String::from_utf8_lossy(&out.stderr));
+        let root = app.login("root").await;
+        assert_eq!(app.get("/check_session", &root.token).await.body["role"], "admin");
+
+        app.signup("bob").await;
+        let out = app.cli(&["create-admin", "BOB"], &[], "");
+        assert!(out.status.success(), "promotes without a password: {}", String::from_utf8_lossy(&out.stderr));
+        let bob = app.login("bob").await;
+        assert_eq!(app.get("/check_session", &bob.token).await.body["role"], "admin");
+
+        let out = app.cli(&["create-admin", "x"], &[], PASSWORD);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("username"));
+        let out = app.cli(&["create-admin", "carol"], &[("WARRANT_ADMIN_PASSWORD", "short")], "");
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("password"));
+        app.try_login("carol", "short").await.assert_problem(401, "invalid_credentials");
+    }
+}

@@ -1,0 +1,288 @@
+//! Spawns the real app on port 0 against a fresh database and talks to it
+//! over real HTTP.
+use std::time::Duration;
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use warrant::config::Config;
+use warrant::startup::Application;
+
+/// Which database a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Declares a test that runs once per backend: `NAME::sqlite` and
+/// `NAME::postgres` (ignored unless `TEST_DATABASE_URL` was set at build).
+macro_rules! backend_test {
+    ($(async fn $name:ident($backend:ident: Backend) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($backend: $crate::helpers::Backend) $body
+
+            #[actix_web::test]
+            async fn sqlite() {
+                run($crate::helpers::Backend::Sqlite).await
+            }
+
+            #[actix_web::test]
+            #[cfg_attr(not(pg_tests), ignore = "set TEST_DATABASE_URL to also run on PostgreSQL")]
+            async fn postgres() {
+                run($crate::helpers::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+pub(crate) use backend_test;
+
+/// A fresh database, removed when dropped.
+pub enum TestDb {
+    Sqlite { _dir: tempfile::TempDir, path: String },
+    Postgres { server_url: String, name: String, url: String },
+}
+
+impl TestDb {
+    pub fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let path = dir.path().join("warrant.db").to_string_lossy().into_owned();
+                Self::Sqlite { _dir: dir, path }
+            }
+            Backend::Postgres => {
+                let server_url = std::env::var("TEST_DATABASE_URL")
+                    .expect("TEST_DATABASE_URL must be set to run the PostgreSQL tests");
+                let name = format!(
+                    "warrant_test_{}",
+                    warrant::auth::random_token(9).to_lowercase().replace(['-', '_'], "x")
+                );
+                let mut conn = PgConnection::establish(&server_url).expect("connect to TEST_DATABASE_URL");
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .expect("create test database");
+                let base = server_url.split('?').next().unwrap_or(&server_url);
+                let url = format!("{}/{name}", &base[..base.rfind('/').expect("URL with a database path")]);
+                Self::Postgres { server_url, name, url }
+            }
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            Self::Sqlite { path, .. } => path.clone(),
+            Self::Postgres { url, .. } => url.clone(),
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Self::Postgres { server_url, name, .. } = self {
+            if let Ok(mut conn) = PgConnection::establish(server_url) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn);
+            }
+        }
+    }
+}
+
+/// The configuration tests start from: defaults, a fresh database, port 0.
+pub fn test_config(db: &TestDb) -> Config {
+    let url = db.url();
+    Config::from_lookup(|name| match name {
+        "DATABASE_URL" => Some(url.clone()),
+        "WARRANT_BIND" => Some("127.0.0.1:0".into()),
+        "WARRANT_LOG" => Some(std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into())),
+        _ => None,
+    })
+    .expect("test configuration")
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub config: Config,
+    pub db: TestDb,
+}
+
+/// A response with its body parsed as JSON (`Value::Null` when empty or not JSON).
+#[derive(Debug)]
+pub struct Res {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Res {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts a problem+json answer with this status and contract code.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "status; body: {}", self.body);
+        assert_eq!(self.body["code"], code, "code; body: {}", self.body);
+        assert_eq!(self.header("content-type"), Some("application/problem+json"));
+        assert_eq!(self.body["status"], status);
+        assert!(self.body["detail"].as_str().is_some_and(|d| !d.is_empty()), "detail: {}", self.body);
+        assert!(self.body["title"].is_string() && self.body["type"].is_string());
+        if status == 401 {
+            assert!(
+                self.header("www-authenticate").is_some_and(|h| h.starts_with("Bearer")),
+                "WWW-Authenticate"
+            );
+        }
+    }
+
+    #[track_caller]
+    pub fn assert_status(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        &self.body
+    }
+}
+
+/// A signed-up user as tests see them.
+pub struct Session {
+    pub id: i64,
+    pub token: String,
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Spawns the app after `tweak` has adjusted its configuration.
+pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let db = TestDb::new(backend);
+    let mut config = test_config(&db);
+    tweak(&mut config);
+    spawn_app_on(db, config)
+}
+
+/// Spawns the app on an existing database (a restart, or a second replica).
+pub fn spawn_app_on(db: TestDb, config: Config) -> TestApp {
+    let app = Application::build(config.clone()).expect("the app starts");
+    let base = format!("http://{}", app.addr());
+    actix_web::rt::spawn(app.run_until_stopped());
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+    TestApp { base, client, config, db }
+}
+
+impl TestApp {
+    /// Sends a request; `token` becomes `Authorization: Bearer`.
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Res {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        Self::finish(req).await
+    }
+
+    pub async fn finish(req: reqwest::RequestBuilder) -> Res {
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.expect("body read");
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Res { status, headers, body }
+    }
+
+    /// A request builder for cases the helpers do not cover (raw bodies, headers).
+    pub fn raw(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.base))
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Res {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Res {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Res {
+        self.call(Method::PATCH, path, Some(token), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Res {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
+    pub async fn try_signup(&self, username: &str, password: &str) -> Res {
+        self.call(Method::POST, "/signup", None, Some(json!({"username": username, "password": password})))
+            .await
+    }
+
+    pub async fn try_login(&self, username: &str, password: &str) -> Res {
+        self.call(Method::POST, "/login", None, Some(json!({"username": username, "password": password})))
+            .await
+    }
+
+    /// Signs up `username` with [`PASSWORD`].
+    pub async fn signup(&self, username: &str) -> Session {
+        let res = self.try_signup(username, PASSWORD).await;
+        let body = res.assert_status(201);
+        Session {
+            id: body["user"]["id"].as_i64().expect("user id"),
+            token: body["access_token"].as_str().expect("access token").into(),
+        }
+    }
+
+    /// Logs in again: a new session and token.
+    pub async fn login(&self, username: &str) -> Session {
+        let res = self.try_login(username, PASSWORD).await;
+        let body = res.assert_status(200);
+        Session {
+            id: body["user"]["id"].as_i64().expect("user id"),
+            token: body["access_token"].as_str().expect("access token").into(),
+        }
+    }
+
+    /// Runs the real `warrant` binary against this app's database, with
+    /// extra environment variables and `stdin` piped in.
+    pub fn cli(&self, args: &[&str], envs: &[(&str, &str)], stdin: &str) -> std::process::Output {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_warrant"))
+            .args(args)
+            .env_clear()
+            .env("DATABASE_URL", self.db.url())
+            .env("WARRANT_LOG", "off")
+            .envs(envs.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the warrant binary runs");
+        let mut input = child.stdin.take().expect("stdin");
+        // The child may exit without reading (bad arguments): ignore EPIPE.
+        let _ = input.write_all(stdin.as_bytes());
+        drop(input);
+        child.wait_with_output().expect("the warrant binary finishes")
+    }
+
+    /// Makes `username` an admin the way an operator would (`warrant
+    /// create-admin`), then logs in so the token carries the role.
+    pub async fn admin(&self, username: &str) -> Session {
+        let out = self.cli(&["create-admin", username], &[("WARRANT_ADMIN_PASSWORD", PASSWORD)], "");
+        assert!(out.status.success(), "create-admin: {}", String::from_utf8_lossy(&out.stderr));
+        self.login(username).await
+    }
+
+    pub async fn create_post(&self, token: &str, content: &str) -> i64 {
+        let res = self.post("/posts", token, json!({"content": content})).await;
+        res.assert_status(201)["id"].as_i64().expect("post id")
+    }
+}

@@ -1,0 +1,10 @@
+//! Black-box tests: the real app on port 0, real HTTP, a fresh database per
+//! test, on SQLite and (when `TEST_DATABASE_URL` is set) PostgreSQL.
+mod helpers;
+
+mod accounts;
+mod admin;
+mod errors;
+mod health;
+mod posts;
+mod tokens;
