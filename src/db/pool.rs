@@ -10,6 +10,8 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+/// Advisory lock key that serializes migrations across replicas.
+const MIGRATION_LOCK: i64 = 0x7761_7272_616e_74;
 
 /// One connection to whichever database `DATABASE_URL` names.
 #[derive(diesel::MultiConnection)]
@@ -198,9 +200,15 @@ impl Db {
             Backend::Postgres => PG_MIGRATIONS,
             Backend::Sqlite => SQLITE_MIGRATIONS,
         };
-        conn.run_pending_migrations(migrations)
+        // Replicas starting together on one PostgreSQL take turns; the
+        // later ones then find nothing pending.
+        pg_only(&mut conn, &format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+        let result = conn
+            .run_pending_migrations(migrations)
             .map(|applied| applied.len())
-            .map_err(|e| DbError::Other(format!("migration failed: {e}")))
+            .map_err(|e| DbError::Other(format!("migration failed: {e}")));
+        pg_only(&mut conn, &format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
+        result
     }
 
     /// Runs `f` with a pooled connection on the current thread. For the

@@ -211,3 +211,25 @@ async fn a_bad_key_file_stops_startup_naming_the_variable() {
     let err = warrant::startup::Application::build(config).err().expect("startup fails");
     assert!(err.to_string().starts_with("WARRANT_JWT_KEY_FILE"), "{err}");
 }
+
+#[actix_web::test]
+#[cfg_attr(not(pg_tests), ignore = "set TEST_DATABASE_URL to also run on PostgreSQL")]
+async fn replicas_starting_together_on_an_empty_database_agree_on_one_key() {
+    let db = TestDb::new(Backend::Postgres);
+    let config = crate::helpers::test_config(&db);
+    let apps: Vec<warrant::startup::Application> = std::thread::scope(|s| {
+        let starts: Vec<_> =
+            (0..4).map(|_| s.spawn(|| warrant::startup::Application::build(config.clone()))).collect();
+        starts.into_iter().map(|h| h.join().expect("no panic").expect("every replica starts")).collect()
+    });
+    let mut key_sets = Vec::new();
+    for app in apps {
+        let base = format!("http://{}", app.addr());
+        actix_web::rt::spawn(app.run_until_stopped());
+        let set: JwkSet =
+            reqwest::get(format!("{base}/.well-known/jwks.json")).await.unwrap().json().await.unwrap();
+        key_sets.push(set);
+    }
+    assert_eq!(key_sets[0].keys.len(), 1, "exactly one key was generated");
+    assert!(key_sets.iter().all(|set| *set == key_sets[0]), "all replicas publish the same key");
+}
