@@ -11,7 +11,7 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 /// Advisory lock key that serializes migrations across replicas.
-const MIGRATION_LOCK: i64 = 0x7761_7272_616e_74;
+const MIGRATION_LOCK: i64 = 0x0077_6172_7261_6e74; // "warrant"
 
 /// One connection to whichever database `DATABASE_URL` names.
 #[derive(diesel::MultiConnection)]
