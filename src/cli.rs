@@ -2,7 +2,13 @@
 use std::io::BufRead;
 
 use crate::auth::hash_password;
-use crate::config::Config;
+use crate::auth::keys::new_stored_key;
+use crate::config::{Config, JwtConfig};
+use crate::routes::JWKS_MAX_AGE_SECS;
+
+/// Extra wait beyond the JWKS cache lifetime, covering the instances' key
+/// reload interval.
+const ROTATION_MARGIN_SECS: i64 = 10;
 use crate::db::{self, Db};
 use crate::domain::{Password, Username};
 use crate::startup::Application;
@@ -47,6 +53,23 @@ pub fn create_admin(config: &Config, username: &str) -> CliResult {
         db.run_blocking(|conn| db::users::create_or_promote_admin(conn, &username, &hash))?;
     let verb = if created { "created admin" } else { "promoted to admin:" };
     println!("{verb} {} (id {})", user.username, user.id);
+    Ok(())
+}
+
+/// `warrant rotate-key`: adds a signing key to the database. It is published
+/// at once (instances reload keys every few seconds) and signs only after one
+/// JWKS cache lifetime, so every verifier has seen it first.
+pub fn rotate_key(config: &Config) -> CliResult {
+    if !matches!(config.jwt, JwtConfig::EdDsa { key_files: None }) {
+        return Err("rotate-key manages keys in the database; with WARRANT_JWT_KEY_FILE or HS256 \
+                    rotate by changing that configuration"
+            .into());
+    }
+    let db = connect(config)?;
+    let (kid, pem) = new_stored_key()?;
+    let signs_from = db::now() + chrono::TimeDelta::seconds(JWKS_MAX_AGE_SECS + ROTATION_MARGIN_SECS);
+    db.run_blocking(|conn| db::keys::insert(conn, &kid, &pem, signs_from))?;
+    println!("added signing key {kid}: published now, signing from {} UTC", signs_from.format("%Y-%m-%d %H:%M:%S"));
     Ok(())
 }
 

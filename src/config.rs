@@ -5,6 +5,9 @@ use std::fmt;
 use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 
+use chrono::TimeDelta;
+
+use crate::db::sessions::SessionPolicy;
 use crate::db::DatabaseUrl;
 
 /// Everything the service reads from its environment.
@@ -14,6 +17,8 @@ pub struct Config {
     pub bind: String,
     pub access_ttl_secs: i64,
     pub refresh_ttl_secs: i64,
+    pub session_max_age_secs: i64,
+    pub trust_proxy: bool,
     pub issuer: String,
     pub audience: String,
     pub jwt: JwtConfig,
@@ -145,6 +150,14 @@ impl Config {
             bind,
             access_ttl_secs: env.number("WARRANT_ACCESS_TTL", 900, 1..=86_400)?,
             refresh_ttl_secs: env.number("WARRANT_REFRESH_TTL", 1_209_600, 60..=31_536_000)?,
+            session_max_age_secs: env.number("WARRANT_SESSION_MAX_AGE", 2_592_000, 60..=31_536_000)?,
+            trust_proxy: match env.get("WARRANT_TRUST_PROXY")?.as_deref() {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(other) => {
+                    return Err(invalid("WARRANT_TRUST_PROXY", format!("must be true or false, not {other:?}")))
+                }
+            },
             issuer: env.get("WARRANT_ISSUER")?.unwrap_or_else(|| "warrant".into()),
             audience: env.get("WARRANT_AUDIENCE")?.unwrap_or_else(|| "warrant".into()),
             jwt,
@@ -154,6 +167,18 @@ impl Config {
             hash_concurrency: env.number("WARRANT_HASH_CONCURRENCY", default_hashers, 1..=256)?,
             db_pool_size: env.number("WARRANT_DB_POOL_SIZE", 8, 1..=256)?,
         })
+    }
+}
+
+impl Config {
+    /// Session lifetimes. Revocation entries must outlive every access token
+    /// a session issued before it ended, clock leeway included.
+    pub fn session_policy(&self) -> SessionPolicy {
+        SessionPolicy {
+            idle: TimeDelta::seconds(self.refresh_ttl_secs),
+            absolute: TimeDelta::seconds(self.session_max_age_secs),
+            revocation: TimeDelta::seconds(self.access_ttl_secs + crate::auth::LEEWAY_SECS as i64),
+        }
     }
 }
 

@@ -49,6 +49,10 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     #[error("that username is taken")]
     UsernameTaken,
+    #[error("too many requests from this address; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("unknown, expired or revoked refresh token")]
+    InvalidRefreshToken,
     #[error("the service is busy or its database unreachable; retry shortly")]
     Unavailable,
     #[error("internal error")]
@@ -73,6 +77,8 @@ impl ApiError {
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Validation(_) => "validation_failed",
             Self::UsernameTaken => "username_taken",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::InvalidRefreshToken => "invalid_refresh_token",
             Self::Unavailable => "unavailable",
             Self::Internal(_) => "internal_error",
         }
@@ -94,6 +100,8 @@ impl ApiError {
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::Validation(_) => "Validation failed",
             Self::UsernameTaken => "Username taken",
+            Self::RateLimited { .. } => "Too many requests",
+            Self::InvalidRefreshToken => "Invalid refresh token",
             Self::Unavailable => "Service unavailable",
             Self::Internal(_) => "Internal server error",
         }
@@ -124,7 +132,8 @@ impl ResponseError for ApiError {
             Self::MissingToken | Self::InvalidToken(_) | Self::TokenExpired | Self::TokenRevoked => {
                 StatusCode::UNAUTHORIZED
             }
-            Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::InvalidCredentials | Self::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -157,7 +166,7 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(status);
         response.content_type("application/problem+json");
         match self {
-            Self::MissingToken | Self::InvalidCredentials => {
+            Self::MissingToken | Self::InvalidCredentials | Self::InvalidRefreshToken => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
             Self::InvalidToken(_) | Self::TokenExpired | Self::TokenRevoked => {
@@ -170,6 +179,9 @@ impl ResponseError for ApiError {
             }
             Self::Unavailable => {
                 response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            Self::RateLimited { retry_after_secs } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
             _ => {}
         }

@@ -20,6 +20,8 @@ enum Command {
     /// Create an admin, or promote an existing user. The password comes from
     /// WARRANT_ADMIN_PASSWORD or one line of stdin.
     CreateAdmin { username: String },
+    /// Add a new signing key: published at once, signing after 600 s.
+    RotateKey,
 }
 
 fn main() -> ExitCode {
@@ -37,6 +39,7 @@ fn main() -> ExitCode {
         Command::Serve => cli::serve(config),
         Command::Migrate => cli::migrate(&config),
         Command::CreateAdmin { username } => cli::create_admin(&config, &username),
+        Command::RotateKey => cli::rotate_key(&config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,17 +1,30 @@
 //! Builds the application: database, keys, listener and server. `main` and
 //! the tests share this path.
+use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
+use std::pin::Pin;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 
 use crate::auth::keys::KeyError;
-use crate::auth::{KeySet, PasswordHasher, Tokens};
+use crate::auth::{KeySet, PasswordHasher, Revocations, Tokens, SYNC_INTERVAL};
 use crate::config::{Config, JwtConfig};
 use crate::db::{Db, DbError};
 use crate::error::{json_config, not_found, path_config, query_config};
-use crate::{routes, telemetry};
+use crate::ratelimit::Limiter;
+use crate::{db, routes, telemetry};
+
+/// Keys are re-read from the database this often (every this many syncs),
+/// far inside the 600 s a rotated key is published before it signs.
+const KEY_RELOAD_EVERY: u64 = 20;
+/// Expired revocations and long-finished sessions are deleted this often.
+const DB_PRUNE_EVERY: u64 = 240;
+/// Finished sessions (and their used refresh tokens) are kept this long.
+const KEEP_FINISHED_SESSIONS: chrono::TimeDelta = chrono::TimeDelta::days(1);
+
+type Maintenance = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -29,6 +42,7 @@ pub enum StartupError {
 pub struct Application {
     server: Server,
     addr: SocketAddr,
+    maintenance: Maintenance,
 }
 
 impl Application {
@@ -37,7 +51,10 @@ impl Application {
     pub fn build(config: Config) -> Result<Self, StartupError> {
         let db = Db::connect(&config.database_url, config.db_pool_size)?;
         let applied = db.migrate()?;
-        let keys = KeySet::load(&config.jwt, &db)?;
+        let policy = config.session_policy();
+        let keys = KeySet::load(&config.jwt, &db, policy.revocation)?;
+        let revocations = web::Data::new(Revocations::default());
+        revocations.load(&db)?;
         let key_source = match &config.jwt {
             JwtConfig::Hs256 { .. } => "HS256 secret",
             JwtConfig::EdDsa { key_files: Some(_) } => "EdDSA keys from WARRANT_JWT_KEY_FILE",
@@ -46,6 +63,7 @@ impl Application {
         let tokens =
             web::Data::new(Tokens::new(keys, &config.issuer, &config.audience, config.access_ttl_secs));
         let hasher = web::Data::new(PasswordHasher::new(config.hash_concurrency)?);
+        let limiter = web::Data::new(Limiter::new(config.rate_limit_per_min, config.trust_proxy));
 
         let bind = config.bind.clone();
         let bind_error = move |source| StartupError::Bind { addr: bind.clone(), source };
@@ -58,8 +76,16 @@ impl Application {
             "listening on http://{addr}"
         );
 
+        let reload_keys = matches!(config.jwt, JwtConfig::EdDsa { key_files: None });
+        let maintenance = Box::pin(maintain(
+            db.clone(),
+            revocations.clone().into_inner(),
+            tokens.clone().into_inner(),
+            limiter.clone().into_inner(),
+            reload_keys.then_some(policy.revocation),
+        ));
         let db = web::Data::new(db);
-        let config = web::Data::new(config);
+        let policy = web::Data::new(policy);
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(telemetry::request_span))
@@ -69,14 +95,16 @@ impl Application {
                 .app_data(db.clone())
                 .app_data(tokens.clone())
                 .app_data(hasher.clone())
-                .app_data(config.clone())
+                .app_data(revocations.clone())
+                .app_data(policy.clone())
+                .app_data(limiter.clone())
                 .configure(routes::configure)
                 .default_service(web::to(not_found))
         })
         .listen(listener)
         .map_err(&bind_error)?
         .run();
-        Ok(Self { server, addr })
+        Ok(Self { server, addr, maintenance })
     }
 
     /// The address actually bound.
@@ -88,8 +116,49 @@ impl Application {
         self.addr.port()
     }
 
-    /// Serves until the server is stopped (SIGINT/SIGTERM).
+    /// Serves until the server is stopped (SIGINT/SIGTERM), keeping the
+    /// revocation list and keys in step with the database meanwhile.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let maintenance = actix_web::rt::spawn(self.maintenance);
+        let result = self.server.await;
+        maintenance.abort();
+        result
+    }
+}
+
+/// Background upkeep: sync revocations every [`SYNC_INTERVAL`]; now and then
+/// reload keys (database keys only, `retire_after` set), forget expired
+/// entries, and prune the database.
+async fn maintain(
+    db: Db,
+    revocations: std::sync::Arc<Revocations>,
+    tokens: std::sync::Arc<Tokens>,
+    limiter: std::sync::Arc<Limiter>,
+    retire_after: Option<chrono::TimeDelta>,
+) {
+    let mut ticker = tokio::time::interval(SYNC_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    for tick in 1u64.. {
+        ticker.tick().await;
+        if let Err(e) = revocations.sync(&db).await {
+            tracing::warn!(error = %e, "revocation sync failed; retrying");
+        }
+        if tick % KEY_RELOAD_EVERY == 0 {
+            revocations.prune();
+            limiter.shrink();
+            if let Some(retire_after) = retire_after {
+                match db.run(db::keys::load_all).await.map_err(|e| e.to_string()).and_then(|stored| {
+                    KeySet::from_stored(&stored, db::now(), retire_after)
+                }) {
+                    Ok(keys) => tokens.set_keys(keys),
+                    Err(e) => tracing::warn!(error = %e, "key reload failed; keeping the current keys"),
+                }
+            }
+        }
+        if tick % DB_PRUNE_EVERY == 0 {
+            if let Err(e) = db.run(|conn| db::sessions::prune(conn, KEEP_FINISHED_SESSIONS)).await {
+                tracing::warn!(error = %e, "pruning failed");
+            }
+        }
     }
 }

@@ -6,7 +6,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{web, FromRequest, HttpRequest};
 
-use super::{AccessClaims, Tokens};
+use super::{AccessClaims, Revocations, Tokens};
 use crate::domain::{Actor, Role};
 use crate::error::ApiError;
 
@@ -23,6 +23,11 @@ impl AuthUser {
         Actor { user_id: self.0.user_id, role: self.0.role }
     }
 }
+
+/// A verified access token whose session may already have ended: for
+/// logout, which must stay idempotent.
+#[derive(Debug, Clone)]
+pub struct SessionToken(pub AccessClaims);
 
 /// An authenticated caller whose token carries the admin role.
 #[derive(Debug, Clone)]
@@ -44,14 +49,36 @@ fn bearer_token(req: &HttpRequest) -> Result<&str, ApiError> {
     Ok(token)
 }
 
-fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
-    let token = bearer_token(req)?;
-    let tokens = req
-        .app_data::<web::Data<Tokens>>()
-        .ok_or_else(|| ApiError::Internal("token verifier not configured".into()))?;
-    let claims = tokens.verify(token)?;
+fn app_data<'a, T: 'static>(req: &'a HttpRequest) -> Result<&'a T, ApiError> {
+    req.app_data::<web::Data<T>>()
+        .map(|data| data.get_ref())
+        .ok_or_else(|| ApiError::Internal(format!("{} not configured", std::any::type_name::<T>())))
+}
+
+/// Signature, algorithm, `typ`, `iss`, `aud`, `exp`, `nbf`.
+fn verify(req: &HttpRequest) -> Result<AccessClaims, ApiError> {
+    let claims = app_data::<Tokens>(req)?.verify(bearer_token(req)?)?;
     tracing::Span::current().record("user_id", claims.user_id);
+    Ok(claims)
+}
+
+/// Everything [`verify`] checks, and that the session has not ended: an
+/// in-memory lookup, no database query.
+fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
+    let claims = verify(req)?;
+    if app_data::<Revocations>(req)?.is_revoked(&claims.session_id) {
+        return Err(ApiError::TokenRevoked);
+    }
     Ok(AuthUser(claims))
+}
+
+impl FromRequest for SessionToken {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(verify(req).map(SessionToken))
+    }
 }
 
 impl FromRequest for AuthUser {

@@ -7,6 +7,9 @@ use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse, ThumbprintHash}
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 
 use crate::config::{JwtConfig, Secret};
+use chrono::{NaiveDateTime, TimeDelta};
+
+use crate::db::keys::StoredKey;
 use crate::db::{self, Db, DbError};
 
 /// PKCS#8 v1 DER prefix of an Ed25519 private key (RFC 8410); the 32-byte
@@ -72,36 +75,40 @@ impl KeySet {
         })
     }
 
+    /// The database's keys as of `now`: the newest key whose `signs_from`
+    /// has come signs; newer ones are published ahead of signing; older ones
+    /// verify until `retire_after` past the moment their successor took over
+    /// (when the last token they signed has expired), then drop out.
+    pub fn from_stored(stored: &[StoredKey], now: NaiveDateTime, retire_after: TimeDelta) -> Result<Self, String> {
+        let mut stored: Vec<&StoredKey> = stored.iter().collect();
+        stored.sort_by_key(|k| k.signs_from);
+        let signer = stored.iter().rposition(|k| k.signs_from <= now).unwrap_or(0);
+        let retired = |i: usize| i < signer && stored[i + 1].signs_from + retire_after <= now;
+        let mut pems = vec![stored.get(signer).ok_or("no key stored")?.private_key_pem.clone()];
+        pems.extend(
+            (0..stored.len()).filter(|&i| i != signer && !retired(i)).map(|i| stored[i].private_key_pem.clone()),
+        );
+        Self::ed25519(&pems)
+    }
+
     /// Loads the keys `config` asks for. With keys in the database, the first
     /// start generates one; replicas starting together agree on it.
-    pub fn load(config: &JwtConfig, db: &Db) -> Result<Self, KeyError> {
+    pub fn load(config: &JwtConfig, db: &Db, retire_after: TimeDelta) -> Result<Self, KeyError> {
         match config {
             JwtConfig::Hs256 { secret } => Ok(Self::hs256(secret)),
             JwtConfig::EdDsa { key_files: Some(files) } => {
                 let pems = files
                     .iter()
-                    .map(|f| {
-                        std::fs::read_to_string(f)
-                            .map_err(|e| KeyError::File(format!("{}: {e}", f.display())))
-                    })
+                    .map(|f| std::fs::read_to_string(f).map_err(|e| KeyError::File(format!("{}: {e}", f.display()))))
                     .collect::<Result<Vec<_>, _>>()?;
                 Self::ed25519(&pems).map_err(KeyError::File)
             }
             JwtConfig::EdDsa { key_files: None } => {
                 db.run_blocking(|conn| {
-                    db::keys::insert_first(conn, || {
-                        let pem = generate_ed25519_pem();
-                        Ed25519Key::parse(&pem).map(|key| (key.kid, pem)).map_err(DbError::Other)
-                    })
+                    db::keys::insert_first(conn, || new_stored_key().map_err(DbError::Other))
                 })?;
                 let stored = db.run_blocking(db::keys::load_all)?;
-                // Newest key that may sign first; every stored key verifies.
-                let now = db::now();
-                let mut pems: Vec<(bool, String)> =
-                    stored.into_iter().map(|k| (k.signs_from <= now, k.private_key_pem)).collect();
-                pems.sort_by_key(|(may_sign, _)| !*may_sign);
-                let pems: Vec<String> = pems.into_iter().map(|(_, pem)| pem).collect();
-                Self::ed25519(&pems).map_err(KeyError::Invalid)
+                Self::from_stored(&stored, db::now(), retire_after).map_err(KeyError::Invalid)
             }
         }
     }
@@ -151,6 +158,12 @@ impl Ed25519Key {
     }
 }
 
+/// A fresh key for the database: `(kid, pem)`.
+pub fn new_stored_key() -> Result<(String, String), String> {
+    let pem = generate_ed25519_pem();
+    Ed25519Key::parse(&pem).map(|key| (key.kid, pem))
+}
+
 /// A fresh Ed25519 private key as PKCS#8 PEM.
 pub fn generate_ed25519_pem() -> String {
     let mut der = ED25519_PKCS8_PREFIX.to_vec();
@@ -186,6 +199,33 @@ mod tests {
         assert_eq!(key["use"], "sig");
         assert_eq!(key["alg"], "EdDSA");
         assert!(key.get("d").is_none());
+    }
+
+    #[test]
+    fn stored_keys_publish_ahead_sign_when_due_and_retire_after_the_last_token() {
+        let t0 = chrono::Utc::now().naive_utc();
+        let ttl = TimeDelta::seconds(900);
+        let key = |signs_from| StoredKey {
+            kid: String::new(),
+            private_key_pem: generate_ed25519_pem(),
+            signs_from,
+        };
+        let stored = [key(t0), key(t0 + TimeDelta::seconds(600))];
+        let kid = |pem: &str| Ed25519Key::parse(pem).unwrap().kid;
+        let (old, new) = (kid(&stored[0].private_key_pem), kid(&stored[1].private_key_pem));
+
+        let before = KeySet::from_stored(&stored, t0 + TimeDelta::seconds(1), ttl).unwrap();
+        assert_eq!(before.signing().0, Some(old.as_str()), "the new key does not sign yet");
+        assert!(before.verifying(Some(&new)).is_some(), "but it is published at once");
+        assert_eq!(before.jwks().keys.len(), 2);
+
+        let after = KeySet::from_stored(&stored, t0 + TimeDelta::seconds(601), ttl).unwrap();
+        assert_eq!(after.signing().0, Some(new.as_str()));
+        assert!(after.verifying(Some(&old)).is_some(), "old tokens still verify");
+
+        let later = KeySet::from_stored(&stored, t0 + TimeDelta::seconds(600 + 901), ttl).unwrap();
+        assert!(later.verifying(Some(&old)).is_none(), "retired once its last token expired");
+        assert_eq!(later.jwks().keys.len(), 1);
     }
 
     #[test]

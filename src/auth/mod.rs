@@ -1,13 +1,17 @@
-//! Authentication: passwords, signing keys, access tokens, and the request
-//! extractors that check them.
+//! Authentication: passwords, signing keys, access and refresh tokens,
+//! revocation, and the request extractors that check them.
 mod extractor;
 pub mod keys;
 mod password;
 mod random;
+mod refresh;
+mod revocations;
 mod token;
 
-pub use extractor::{AdminUser, AuthUser};
+pub use extractor::{AdminUser, AuthUser, SessionToken};
 pub use keys::KeySet;
 pub use password::{hash_password, HashError, PasswordHasher};
 pub use random::random_token;
+pub use refresh::{hash_refresh_token, new_refresh_token};
+pub use revocations::{Revocations, SYNC_INTERVAL};
 pub use token::{AccessClaims, IssuedToken, TokenError, Tokens, LEEWAY_SECS};

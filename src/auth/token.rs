@@ -3,6 +3,7 @@
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{decode, decode_header, encode, Header, Validation};
 use serde::{Deserialize, Serialize};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use super::{random_token, KeySet};
 use crate::domain::{Role, User};
@@ -57,7 +58,8 @@ pub struct IssuedToken {
 
 /// Issues and verifies access tokens.
 pub struct Tokens {
-    keys: KeySet,
+    /// Swapped whole when keys are reloaded (rotation); readers clone the Arc.
+    keys: RwLock<Arc<KeySet>>,
     validation: Validation,
     issuer: String,
     audience: String,
@@ -73,11 +75,17 @@ impl Tokens {
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        Self { keys, validation, issuer: issuer.into(), audience: audience.into(), ttl_secs }
+        Self { keys: RwLock::new(Arc::new(keys)), validation, issuer: issuer.into(), audience: audience.into(), ttl_secs }
     }
 
-    pub fn keys(&self) -> &KeySet {
-        &self.keys
+    /// The current key set.
+    pub fn keys(&self) -> Arc<KeySet> {
+        self.keys.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Replaces the key set (same algorithm) after a reload.
+    pub fn set_keys(&self, keys: KeySet) {
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
     }
 
     /// Signs an access token for `user` in session `session_id`.
@@ -95,8 +103,9 @@ impl Tokens {
             role: user.role.as_str().into(),
             username: user.username.clone(),
         };
-        let (kid, key) = self.keys.signing();
-        let mut header = Header::new(self.keys.algorithm());
+        let keys = self.keys();
+        let (kid, key) = keys.signing();
+        let mut header = Header::new(keys.algorithm());
         header.typ = Some(ACCESS_TOKEN_TYP.into());
         header.kid = kid.map(Into::into);
         Ok(IssuedToken { token: encode(&header, &claims, key)?, expires_in: self.ttl_secs })
@@ -106,7 +115,8 @@ impl Tokens {
     /// Header URLs and embedded keys (`jku`, `x5u`, `jwk`) are never used.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
         let header = decode_header(token).map_err(|_| TokenError::Invalid("malformed token"))?;
-        if header.alg != self.keys.algorithm() {
+        let keys = self.keys();
+        if header.alg != keys.algorithm() {
             return Err(TokenError::Invalid("algorithm not allowed"));
         }
         let typ_ok = header.typ.as_deref().is_some_and(|typ| {
@@ -116,7 +126,7 @@ impl Tokens {
             return Err(TokenError::Invalid("not an access token"));
         }
         let key =
-            self.keys.verifying(header.kid.as_deref()).ok_or(TokenError::Invalid("unknown signing key"))?;
+            keys.verifying(header.kid.as_deref()).ok_or(TokenError::Invalid("unknown signing key"))?;
         let claims = decode::<Claims>(token, key, &self.validation)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => TokenError::Expired,

@@ -50,3 +50,16 @@ pub fn insert_first(
         Ok(true)
     })
 }
+
+/// Adds a key that signs from `signs_from` on (key rotation).
+pub fn insert(conn: &mut DbConn, kid: &str, pem: &str, signs_from: NaiveDateTime) -> Result<(), DbError> {
+    diesel::insert_into(signing_keys::table)
+        .values((
+            signing_keys::kid.eq(kid),
+            signing_keys::private_key_pem.eq(pem),
+            signing_keys::created_at.eq(now()),
+            signing_keys::signs_from.eq(signs_from),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

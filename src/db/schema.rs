@@ -25,6 +25,25 @@ diesel::table! {
         user_id -> BigInt,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+        idle_expires_at -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Text,
+        session_id -> Text,
+        created_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    revoked_sessions (id) {
+        id -> BigInt,
+        session_id -> Text,
+        expires_at -> Timestamp,
     }
 }
 
@@ -39,7 +58,8 @@ diesel::table! {
 
 diesel::joinable!(posts -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, posts, sessions, signing_keys);
+diesel::joinable!(refresh_tokens -> sessions (session_id));
+diesel::allow_tables_to_appear_in_same_query!(users, posts, sessions, refresh_tokens, revoked_sessions, signing_keys);
 
 diesel::define_sql_function! {
     /// SQL `lower()`, for the case-insensitive username index.

@@ -1,20 +1,197 @@
-//! Sessions: one per login or signup, named by the `sid` claim.
-use chrono::TimeDelta;
+//! Sessions, their rotating refresh tokens, and the revocation list every
+//! instance mirrors in memory.
+use chrono::{NaiveDateTime, TimeDelta};
 use diesel::prelude::*;
 
-use super::schema::sessions;
-use super::{now, DbConn, DbError};
+use super::schema::{refresh_tokens, revoked_sessions, sessions};
+use super::{now, users, write_transaction, DbConn, DbError};
+use crate::domain::User;
 
-/// Records a new session for `user_id` that ends at the latest after `lifetime`.
-pub fn start(conn: &mut DbConn, id: &str, user_id: i64, lifetime: TimeDelta) -> Result<(), DbError> {
+/// How long sessions and their traces live.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    /// A refresh token unused this long lapses (`WARRANT_REFRESH_TTL`).
+    pub idle: TimeDelta,
+    /// A session ends this long after login whatever its use.
+    pub absolute: TimeDelta,
+    /// How long an access token issued just before a session ended may still
+    /// be presented: access TTL plus clock leeway. Revocation entries live
+    /// this long.
+    pub revocation: TimeDelta,
+}
+
+/// Starts a session with its first refresh token (given as its hash).
+pub fn start(
+    conn: &mut DbConn,
+    id: &str,
+    user_id: i64,
+    refresh_hash: &str,
+    policy: SessionPolicy,
+) -> Result<(), DbError> {
     let now = now();
-    diesel::insert_into(sessions::table)
+    conn.transaction::<_, DbError, _>(|conn| {
+        diesel::insert_into(sessions::table)
+            .values((
+                sessions::id.eq(id),
+                sessions::user_id.eq(user_id),
+                sessions::created_at.eq(now),
+                sessions::expires_at.eq(now + policy.absolute),
+                sessions::idle_expires_at.eq(now + policy.idle.min(policy.absolute)),
+            ))
+            .execute(conn)?;
+        insert_refresh_token(conn, id, refresh_hash, now)?;
+        Ok(())
+    })
+}
+
+fn insert_refresh_token(conn: &mut DbConn, session_id: &str, hash: &str, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::insert_into(refresh_tokens::table)
         .values((
-            sessions::id.eq(id),
-            sessions::user_id.eq(user_id),
-            sessions::created_at.eq(now),
-            sessions::expires_at.eq(now + lifetime),
+            refresh_tokens::token_hash.eq(hash),
+            refresh_tokens::session_id.eq(session_id),
+            refresh_tokens::created_at.eq(now),
         ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// What presenting a refresh token did.
+#[derive(Debug)]
+pub enum Refresh {
+    /// The token was live: it is now used, and `successor` is the live one.
+    Rotated { user: User, session_id: String },
+    /// The token had already been used: its session has been ended.
+    Reused { user_id: i64, ended: Vec<String> },
+    /// Unknown, or its session is over.
+    Invalid,
+}
+
+/// Rotates a refresh token in one transaction. Claiming the token is a
+/// conditional update, so of N concurrent presentations at most one wins; the
+/// others count as reuse and end the session, winner included.
+pub fn rotate(
+    conn: &mut DbConn,
+    presented_hash: &str,
+    successor_hash: &str,
+    policy: SessionPolicy,
+) -> Result<Refresh, DbError> {
+    write_transaction(conn, |conn| {
+        let now = now();
+        let session_id: Option<String> = refresh_tokens::table
+            .find(presented_hash)
+            .select(refresh_tokens::session_id)
+            .first(conn)
+            .optional()?;
+        let Some(session_id) = session_id else { return Ok(Refresh::Invalid) };
+        let claimed = diesel::update(
+            refresh_tokens::table
+                .filter(refresh_tokens::token_hash.eq(presented_hash))
+                .filter(refresh_tokens::used_at.is_null()),
+        )
+        .set(refresh_tokens::used_at.eq(now))
         .execute(conn)?;
+
+        let (user_id, expires_at, idle_expires_at, ended_at): (i64, NaiveDateTime, NaiveDateTime, Option<NaiveDateTime>) =
+            sessions::table
+                .find(&session_id)
+                .select((sessions::user_id, sessions::expires_at, sessions::idle_expires_at, sessions::ended_at))
+                .first(conn)?;
+        if claimed == 0 {
+            let ended = end_sessions(conn, Sessions::One(&session_id), policy)?;
+            return Ok(Refresh::Reused { user_id, ended });
+        }
+        if ended_at.is_some() || expires_at <= now || idle_expires_at <= now {
+            return Ok(Refresh::Invalid);
+        }
+        insert_refresh_token(conn, &session_id, successor_hash, now)?;
+        diesel::update(sessions::table.find(&session_id))
+            .set(sessions::idle_expires_at.eq((now + policy.idle).min(expires_at)))
+            .execute(conn)?;
+        let user = users::find(conn, user_id)?.ok_or(DbError::ForeignKeyViolation)?;
+        Ok(Refresh::Rotated { user, session_id })
+    })
+}
+
+/// Which sessions to end.
+#[derive(Debug, Clone, Copy)]
+pub enum Sessions<'a> {
+    One(&'a str),
+    OfUser(i64),
+}
+
+/// Ends the live sessions selected and records their revocation. Runs inside
+/// the caller's write transaction; returns the ids it ended.
+pub(crate) fn end_sessions(
+    conn: &mut DbConn,
+    which: Sessions<'_>,
+    policy: SessionPolicy,
+) -> Result<Vec<String>, DbError> {
+    let now = now();
+    // A session past its absolute end may still have an access token out.
+    let mut live = sessions::table
+        .filter(sessions::ended_at.is_null())
+        .filter(sessions::expires_at.gt(now - policy.revocation))
+        .select(sessions::id)
+        .into_boxed();
+    live = match which {
+        Sessions::One(id) => live.filter(sessions::id.eq(id)),
+        Sessions::OfUser(user_id) => live.filter(sessions::user_id.eq(user_id)),
+    };
+    let ids: Vec<String> = live.load(conn)?;
+    if ids.is_empty() {
+        return Ok(ids);
+    }
+    diesel::update(sessions::table.filter(sessions::id.eq_any(&ids))).set(sessions::ended_at.eq(now)).execute(conn)?;
+    // One row at a time: the multi-backend connection has no batch insert.
+    for id in &ids {
+        diesel::insert_into(revoked_sessions::table)
+            .values((revoked_sessions::session_id.eq(id), revoked_sessions::expires_at.eq(now + policy.revocation)))
+            .execute(conn)?;
+    }
+    Ok(ids)
+}
+
+/// Ends sessions (logout). Idempotent: ending an ended session is a no-op.
+pub fn end(conn: &mut DbConn, which: Sessions<'_>, policy: SessionPolicy) -> Result<Vec<String>, DbError> {
+    write_transaction(conn, |conn| end_sessions(conn, which, policy))
+}
+
+/// One revocation entry: `(id, session_id, expires_at)`.
+pub type Revocation = (i64, String, NaiveDateTime);
+
+/// Every revocation whose access tokens may still be alive.
+pub fn live_revocations(conn: &mut DbConn) -> Result<Vec<Revocation>, DbError> {
+    Ok(revoked_sessions::table
+        .filter(revoked_sessions::expires_at.gt(now()))
+        .order(revoked_sessions::id.asc())
+        .select((revoked_sessions::id, revoked_sessions::session_id, revoked_sessions::expires_at))
+        .load(conn)?)
+}
+
+/// Revocations with an id above `after_id`, oldest first.
+pub fn revocations_after(conn: &mut DbConn, after_id: i64) -> Result<Vec<Revocation>, DbError> {
+    Ok(revoked_sessions::table
+        .filter(revoked_sessions::id.gt(after_id))
+        .order(revoked_sessions::id.asc())
+        .select((revoked_sessions::id, revoked_sessions::session_id, revoked_sessions::expires_at))
+        .load(conn)?)
+}
+
+/// Deletes what can no longer matter: revocations whose tokens have all
+/// expired, and sessions over for longer than `keep` (their refresh tokens go
+/// with them).
+pub fn prune(conn: &mut DbConn, keep: TimeDelta) -> Result<(), DbError> {
+    let now = now();
+    diesel::delete(revoked_sessions::table.filter(revoked_sessions::expires_at.lt(now))).execute(conn)?;
+    let cutoff = now - keep;
+    diesel::delete(
+        sessions::table.filter(
+            sessions::ended_at
+                .lt(cutoff)
+                .or(sessions::expires_at.lt(cutoff))
+                .or(sessions::idle_expires_at.lt(cutoff)),
+        ),
+    )
+    .execute(conn)?;
     Ok(())
 }

@@ -3,6 +3,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{lower, posts, users};
+use super::sessions::{end_sessions, SessionPolicy, Sessions};
 use super::{now, pg_only, write_transaction, DbConn, DbError};
 use crate::domain::{Role, User, Username};
 
@@ -114,23 +115,34 @@ fn guard_last_admin(conn: &mut DbConn, id: i64, keeps_admin: bool) -> Result<Adm
     Ok(AdminChange::Done(user))
 }
 
-pub fn set_role(conn: &mut DbConn, id: i64, role: Role) -> Result<AdminChange<User>, DbError> {
+/// Sets the role; a change ends the user's sessions, so no token keeps the
+/// old role. Returns the user and the ended session ids.
+pub fn set_role(
+    conn: &mut DbConn,
+    id: i64,
+    role: Role,
+    policy: SessionPolicy,
+) -> Result<AdminChange<(User, Vec<String>)>, DbError> {
     write_transaction(conn, |conn| {
         guard_last_admin(conn, id, role == Role::Admin)?.try_map(|user| {
-            if user.role != role {
-                diesel::update(users::table.find(id)).set(users::role.eq(role.as_str())).execute(conn)?;
+            if user.role == role {
+                return Ok((user, Vec::new()));
             }
-            Ok(User { role, ..user })
+            diesel::update(users::table.find(id)).set(users::role.eq(role.as_str())).execute(conn)?;
+            let ended = end_sessions(conn, Sessions::OfUser(id), policy)?;
+            Ok((User { role, ..user }, ended))
         })
     })
 }
 
-/// Deletes a user; their posts and sessions go with them (ON DELETE CASCADE).
-pub fn delete(conn: &mut DbConn, id: i64) -> Result<AdminChange<()>, DbError> {
+/// Deletes a user; their posts and sessions go with them (ON DELETE CASCADE)
+/// after the sessions are recorded as revoked. Returns the ended session ids.
+pub fn delete(conn: &mut DbConn, id: i64, policy: SessionPolicy) -> Result<AdminChange<Vec<String>>, DbError> {
     write_transaction(conn, |conn| {
         guard_last_admin(conn, id, false)?.try_map(|_| {
+            let ended = end_sessions(conn, Sessions::OfUser(id), policy)?;
             diesel::delete(users::table.find(id)).execute(conn)?;
-            Ok(())
+            Ok(ended)
         })
     })
 }

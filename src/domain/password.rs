@@ -1,13 +1,24 @@
+use std::collections::HashSet;
 use std::fmt;
+use std::sync::OnceLock;
 
 pub const MIN_PASSWORD_CHARS: usize = 8;
 pub const MAX_PASSWORD_CHARS: usize = 128;
 
+/// The 10,000 most common passwords, most common first: the head of the
+/// `passwords` frequency list of zxcvbn (MIT; ranked from Xato's 10 million
+/// leaked passwords), as packaged by `zxcvbn` 4.5.0 on PyPI.
+const COMMON_PASSWORDS: &str = include_str!("common-passwords.txt");
+
+fn is_common(password: &str) -> bool {
+    static SET: OnceLock<HashSet<String>> = OnceLock::new();
+    SET.get_or_init(|| COMMON_PASSWORDS.lines().map(str::to_lowercase).collect())
+        .contains(&password.to_lowercase())
+}
+
 /// A password that follows the signup rules: 8–128 Unicode scalar values,
-/// any characters, no composition rules. `Debug` never shows it.
-///
-/// The contract's common-password list is checked here too once it ships
-/// (token-lifecycle issue); until then only the length rule applies.
+/// any characters, no composition rules, not one of the 10,000 most common
+/// (compared case-insensitively). `Debug` never shows it.
 pub struct Password(String);
 
 impl Password {
@@ -15,6 +26,9 @@ impl Password {
         let len = raw.chars().count();
         if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&len) {
             return Err(format!("must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters long"));
+        }
+        if is_common(&raw) {
+            return Err("is one of the 10,000 most common passwords; choose another".into());
         }
         Ok(Self(raw))
     }
@@ -37,12 +51,21 @@ mod tests {
     #[test]
     fn length_is_counted_in_characters_from_8_to_128() {
         assert!(Password::parse("a".repeat(7)).is_err());
-        assert!(Password::parse("a".repeat(8)).is_ok());
+        assert!(Password::parse("ab".repeat(4)).is_ok());
         assert!(Password::parse("a".repeat(128)).is_ok());
         assert!(Password::parse("a".repeat(129)).is_err());
         // 8 emoji are 32 bytes but 8 characters.
         assert!(Password::parse("😀".repeat(8)).is_ok());
         assert!(Password::parse("😀".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn common_passwords_are_refused_in_any_case() {
+        assert_eq!(COMMON_PASSWORDS.lines().count(), 10_000);
+        for common in ["password", "PassWord", "12345678", "iloveyou", "trustno1", "Baseball"] {
+            assert!(Password::parse(common.into()).is_err(), "{common}");
+        }
+        assert!(Password::parse("correct horse battery".into()).is_ok());
     }
 
     #[test]

@@ -1,14 +1,21 @@
-//! Signup, login and the caller's own account.
-use actix_web::{web, HttpResponse};
-use chrono::TimeDelta;
+//! Signup, login, refresh, logout and the caller's own account.
+use actix_web::{web, HttpResponse, HttpResponseBuilder};
 use serde::Deserialize;
 
 use super::wire::{TokenResponse, UserResponse};
-use crate::auth::{random_token, AuthUser, PasswordHasher, Tokens};
-use crate::config::Config;
+use crate::auth::{
+    hash_refresh_token, new_refresh_token, random_token, AuthUser, PasswordHasher, Revocations, SessionToken,
+    Tokens,
+};
+use crate::db::sessions::{Refresh, SessionPolicy, Sessions};
 use crate::db::{self, Db, DbError};
 use crate::domain::{Password, Role, User, Username};
 use crate::error::{ApiError, Validator};
+use crate::ratelimit::{ClientIp, Throttled};
+
+/// Audit events go to their own log target, with ids and the client IP —
+/// never a password or a token.
+const AUDIT: &str = "warrant::audit";
 
 /// Wire types keep plain optional strings: a wrong JSON type is a 400 from
 /// the extractor, a missing field or a broken rule a 422 from us.
@@ -18,30 +25,51 @@ pub struct CredentialsRequest {
     password: Option<String>,
 }
 
-/// Starts a session for `user` and answers with its first access token.
+#[derive(Deserialize)]
+pub struct RefreshRequest {
+    refresh_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct LogoutQuery {
+    scope: Option<String>,
+}
+
+/// Issues the access token of `session_id` and answers with the token pair.
+fn token_response(
+    tokens: &Tokens,
+    user: User,
+    session_id: &str,
+    refresh_token: String,
+    status: HttpResponseBuilder,
+) -> Result<HttpResponse, ApiError> {
+    let token = tokens.issue(&user, session_id).map_err(|e| ApiError::Internal(format!("signing failed: {e}")))?;
+    Ok(TokenResponse::new(token, refresh_token, user).respond(status))
+}
+
+/// Starts a new session for `user` and answers with its first token pair.
 async fn start_session(
     db: &Db,
     tokens: &Tokens,
-    config: &Config,
+    policy: SessionPolicy,
     user: User,
-    status: actix_web::HttpResponseBuilder,
-) -> Result<HttpResponse, ApiError> {
+    status: HttpResponseBuilder,
+) -> Result<(HttpResponse, String), ApiError> {
     let session_id = random_token(16);
-    let lifetime = TimeDelta::seconds(config.refresh_ttl_secs);
+    let (refresh_token, refresh_hash) = new_refresh_token();
     let (sid, user_id) = (session_id.clone(), user.id);
-    db.run(move |conn| db::sessions::start(conn, &sid, user_id, lifetime)).await?;
-    let token =
-        tokens.issue(&user, &session_id).map_err(|e| ApiError::Internal(format!("signing failed: {e}")))?;
-    Ok(TokenResponse::new(token, user).respond(status))
+    db.run(move |conn| db::sessions::start(conn, &sid, user_id, &refresh_hash, policy)).await?;
+    Ok((token_response(tokens, user, &session_id, refresh_token, status)?, session_id))
 }
 
-/// `POST /signup`: a new account, always role `user`.
+/// `POST /signup`: a new account, always role `user`, and its first session.
 pub async fn signup(
+    Throttled(ip): Throttled,
     body: web::Json<CredentialsRequest>,
     db: web::Data<Db>,
     hasher: web::Data<PasswordHasher>,
     tokens: web::Data<Tokens>,
-    config: web::Data<Config>,
+    policy: web::Data<SessionPolicy>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let mut v = Validator::default();
@@ -49,24 +77,27 @@ pub async fn signup(
     let password = v.required("password", body.password, Password::parse);
     let (username, password) = v.finish(username.zip(password))?;
     let hash = hasher.hash(password).await?;
-    let user = db.run(move |conn| db::users::insert(conn, &username, &hash, Role::User)).await.map_err(
-        |e| match e {
+    let user = db.run(move |conn| db::users::insert(conn, &username, &hash, Role::User)).await.map_err(|e| {
+        match e {
             DbError::UniqueViolation => ApiError::UsernameTaken,
             other => other.into(),
-        },
-    )?;
-    tracing::info!(user_id = user.id, "signup");
-    start_session(&db, &tokens, &config, user, HttpResponse::Created()).await
+        }
+    })?;
+    let user_id = user.id;
+    let (response, sid) = start_session(&db, &tokens, **policy, user, HttpResponse::Created()).await?;
+    tracing::info!(target: AUDIT, event = "signup", user_id, session_id = %sid, ip = %ip);
+    Ok(response)
 }
 
 /// `POST /login`: an unknown name, a name that breaks the rules and a wrong
 /// password all cost one argon2 verify and get the same answer.
 pub async fn login(
+    Throttled(ip): Throttled,
     body: web::Json<CredentialsRequest>,
     db: web::Data<Db>,
     hasher: web::Data<PasswordHasher>,
     tokens: web::Data<Tokens>,
-    config: web::Data<Config>,
+    policy: web::Data<SessionPolicy>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let mut v = Validator::default();
@@ -81,20 +112,82 @@ pub async fn login(
     let verified = hasher.verify(password, hash).await?;
     match user {
         Some(user) if verified => {
-            tracing::info!(user_id = user.id, "login succeeded");
-            start_session(&db, &tokens, &config, user, HttpResponse::Ok()).await
+            let user_id = user.id;
+            let (response, sid) = start_session(&db, &tokens, **policy, user, HttpResponse::Ok()).await?;
+            tracing::info!(target: AUDIT, event = "login", user_id, session_id = %sid, ip = %ip);
+            Ok(response)
         }
         _ => {
-            tracing::info!("login failed");
+            tracing::info!(target: AUDIT, event = "login_failed", ip = %ip);
             Err(ApiError::InvalidCredentials)
         }
     }
+}
+
+/// `POST /refresh`: trades a live refresh token for a new pair. A token that
+/// was already used ends its whole session.
+pub async fn refresh(
+    Throttled(ip): Throttled,
+    body: web::Json<RefreshRequest>,
+    db: web::Data<Db>,
+    tokens: web::Data<Tokens>,
+    revocations: web::Data<Revocations>,
+    policy: web::Data<SessionPolicy>,
+) -> Result<HttpResponse, ApiError> {
+    let mut v = Validator::default();
+    let presented = v.required("refresh_token", body.into_inner().refresh_token, Ok);
+    let presented = hash_refresh_token(&v.finish(presented)?);
+    let (successor, successor_hash) = new_refresh_token();
+    let policy = **policy;
+    let outcome = db.run(move |conn| db::sessions::rotate(conn, &presented, &successor_hash, policy)).await?;
+    match outcome {
+        Refresh::Rotated { user, session_id } => {
+            tracing::info!(target: AUDIT, event = "refresh", user_id = user.id, session_id = %session_id, ip = %ip);
+            token_response(&tokens, user, &session_id, successor, HttpResponse::Ok())
+        }
+        Refresh::Reused { user_id, ended } => {
+            revocations.add_local(&ended, policy);
+            tracing::warn!(target: AUDIT, event = "refresh_reuse_detected", user_id, session_id = ?ended, ip = %ip);
+            Err(ApiError::InvalidRefreshToken)
+        }
+        Refresh::Invalid => Err(ApiError::InvalidRefreshToken),
+    }
+}
+
+/// `DELETE /logout[?scope=all]`: ends this session, or every session of the
+/// user. Idempotent: a token whose session already ended still gets 204.
+pub async fn logout(
+    SessionToken(claims): SessionToken,
+    query: web::Query<LogoutQuery>,
+    ip: ClientIp,
+    db: web::Data<Db>,
+    revocations: web::Data<Revocations>,
+    policy: web::Data<SessionPolicy>,
+) -> Result<HttpResponse, ApiError> {
+    let mut v = Validator::default();
+    let all = v.optional("scope", query.into_inner().scope, |scope| match scope.as_str() {
+        "all" => Ok(true),
+        "session" => Ok(false),
+        _ => Err("must be \"all\" or \"session\"".to_string()),
+    });
+    let all = v.finish(all)?.unwrap_or(false);
+    let (user_id, sid, policy) = (claims.user_id, claims.session_id, **policy);
+    let which_sid = sid.clone();
+    let ended = db
+        .run(move |conn| {
+            let which = if all { Sessions::OfUser(user_id) } else { Sessions::One(&which_sid) };
+            db::sessions::end(conn, which, policy)
+        })
+        .await?;
+    revocations.add_local(&ended, policy);
+    tracing::info!(target: AUDIT, event = "logout", user_id, session_id = %sid, all, ended = ended.len(), ip = %ip);
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// `GET /check_session`: the account the token belongs to.
 pub async fn check_session(user: AuthUser, db: web::Data<Db>) -> Result<web::Json<UserResponse>, ApiError> {
     let id = user.id();
     let found = db.run(move |conn| db::users::find(conn, id)).await?;
-    // A deleted account's tokens are as good as revoked.
+    // Deleting a user revokes their sessions; this covers the instant between.
     found.map(|u| web::Json(u.into())).ok_or(ApiError::TokenRevoked)
 }

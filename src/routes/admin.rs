@@ -3,7 +3,8 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use super::wire::{parse_limit, Page, UserResponse};
-use crate::auth::AdminUser;
+use crate::auth::{AdminUser, Revocations};
+use crate::db::sessions::SessionPolicy;
 use crate::db::users::AdminChange;
 use crate::db::{self, Db};
 use crate::domain::{Cursor, Role};
@@ -68,13 +69,17 @@ pub async fn update_user_role(
     id: web::Path<i64>,
     body: web::Json<RoleRequest>,
     db: web::Data<Db>,
+    revocations: web::Data<Revocations>,
+    policy: web::Data<SessionPolicy>,
 ) -> Result<web::Json<UserResponse>, ApiError> {
     let mut v = Validator::default();
     let role = v.required("role", body.into_inner().role, |raw| raw.parse::<Role>());
     let role = v.finish(role)?;
-    let id = id.into_inner();
-    let user = admin_change(db.run(move |conn| db::users::set_role(conn, id, role)).await?)?;
-    tracing::info!(user_id = id, by = admin.0.id(), role = %role, "role changed");
+    let (id, policy) = (id.into_inner(), **policy);
+    let (user, ended) = admin_change(db.run(move |conn| db::users::set_role(conn, id, role, policy)).await?)?;
+    revocations.add_local(&ended, policy);
+    tracing::info!(target: "warrant::audit", event = "role_changed", user_id = id, by = admin.0.id(), role = %role,
+        sessions_ended = ended.len());
     Ok(web::Json(user.into()))
 }
 
@@ -83,9 +88,13 @@ pub async fn delete_user(
     admin: AdminUser,
     id: web::Path<i64>,
     db: web::Data<Db>,
+    revocations: web::Data<Revocations>,
+    policy: web::Data<SessionPolicy>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    admin_change(db.run(move |conn| db::users::delete(conn, id)).await?)?;
-    tracing::info!(user_id = id, by = admin.0.id(), "user deleted");
+    let (id, policy) = (id.into_inner(), **policy);
+    let ended = admin_change(db.run(move |conn| db::users::delete(conn, id, policy)).await?)?;
+    revocations.add_local(&ended, policy);
+    tracing::info!(target: "warrant::audit", event = "user_deleted", user_id = id, by = admin.0.id(),
+        sessions_ended = ended.len());
     Ok(HttpResponse::NoContent().finish())
 }

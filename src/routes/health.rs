@@ -21,9 +21,13 @@ pub async fn readyz(db: web::Data<Db>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(json!({"status": "ready"})))
 }
 
+/// How long verifiers may cache the JWK Set; a rotated key is published this
+/// long before it signs.
+pub const JWKS_MAX_AGE_SECS: i64 = 600;
+
 /// The JWK Set other services verify our tokens with (RFC 7517).
 pub async fn jwks(tokens: web::Data<Tokens>) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header(CacheControl(vec![CacheDirective::Public, CacheDirective::MaxAge(600)]))
+        .insert_header(CacheControl(vec![CacheDirective::Public, CacheDirective::MaxAge(JWKS_MAX_AGE_SECS as u32)]))
         .json(tokens.keys().jwks())
 }

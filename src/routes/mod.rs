@@ -10,6 +10,8 @@ use actix_web::{web, Resource};
 
 use crate::error::ApiError;
 
+pub use health::JWKS_MAX_AGE_SECS;
+
 /// A resource whose unmatched methods get the contract's 405 with `Allow`.
 fn resource(path: &str, allow: &'static str) -> Resource {
     web::resource(path).default_service(web::to(move || async move { ApiError::MethodNotAllowed { allow } }))
@@ -19,6 +21,8 @@ fn resource(path: &str, allow: &'static str) -> Resource {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/signup", "POST").route(web::post().to(accounts::signup)))
         .service(resource("/login", "POST").route(web::post().to(accounts::login)))
+        .service(resource("/refresh", "POST").route(web::post().to(accounts::refresh)))
+        .service(resource("/logout", "DELETE").route(web::delete().to(accounts::logout)))
         .service(resource("/check_session", "GET").route(web::get().to(accounts::check_session)))
         .service(
             resource("/posts", "GET, POST")

@@ -78,15 +78,17 @@ pub struct TokenResponse {
     pub access_token: String,
     pub token_type: &'static str,
     pub expires_in: i64,
+    pub refresh_token: String,
     pub user: UserResponse,
 }
 
 impl TokenResponse {
-    pub fn new(token: IssuedToken, user: User) -> Self {
+    pub fn new(token: IssuedToken, refresh_token: String, user: User) -> Self {
         Self {
             access_token: token.token,
             token_type: "Bearer",
             expires_in: token.expires_in,
+            refresh_token,
             user: user.into(),
         }
     }

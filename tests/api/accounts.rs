@@ -66,7 +66,7 @@ backend_test! {
         let app = spawn_app(backend).await;
         for (i, (password, ok)) in [
             ("p".repeat(7), false),
-            ("p".repeat(8), true),
+            ("pq".repeat(4), true),
             ("p".repeat(128), true),
             ("p".repeat(129), false),
             ("😀".repeat(8), true),

@@ -100,6 +100,8 @@ pub fn test_config(db: &TestDb) -> Config {
     Config::from_lookup(|name| match name {
         "DATABASE_URL" => Some(url.clone()),
         "WARRANT_BIND" => Some("127.0.0.1:0".into()),
+        // Every test client is 127.0.0.1; the rate-limit tests set their own.
+        "WARRANT_RATE_LIMIT_PER_MIN" => Some("10000".into()),
         "WARRANT_LOG" => Some(std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into())),
         _ => None,
     })

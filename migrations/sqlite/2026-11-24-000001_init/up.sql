@@ -19,13 +19,38 @@ CREATE TABLE posts (
 );
 CREATE INDEX posts_user_id_id ON posts (user_id, id);
 
+-- A session starts at signup or login and is named by the access token's
+-- `sid`. It ends (ended_at) on logout, refresh-token reuse, role change or
+-- user deletion, and lapses at expires_at (absolute) or idle_expires_at.
 CREATE TABLE sessions (
     id TEXT PRIMARY KEY NOT NULL,
     user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     created_at TIMESTAMP NOT NULL,
-    expires_at TIMESTAMP NOT NULL
+    expires_at TIMESTAMP NOT NULL,
+    idle_expires_at TIMESTAMP NOT NULL,
+    ended_at TIMESTAMP
 );
 CREATE INDEX sessions_user_id ON sessions (user_id);
+
+-- Refresh tokens, stored only as SHA-256 hashes. A used one (used_at set) is
+-- kept while its session lives, so presenting it again is recognised as reuse.
+CREATE TABLE refresh_tokens (
+    token_hash TEXT PRIMARY KEY NOT NULL,
+    session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    created_at TIMESTAMP NOT NULL,
+    used_at TIMESTAMP
+);
+CREATE INDEX refresh_tokens_session_id ON refresh_tokens (session_id);
+
+-- Ended sessions whose access tokens may still be unexpired. Every instance
+-- polls this (by id) into memory; no foreign key, so entries outlive a
+-- deleted user. Rows are dropped once expires_at has passed.
+CREATE TABLE revoked_sessions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL,
+    expires_at TIMESTAMP NOT NULL
+);
+CREATE INDEX revoked_sessions_expires_at ON revoked_sessions (expires_at);
 
 CREATE TABLE signing_keys (
     kid TEXT PRIMARY KEY NOT NULL,

@@ -1,0 +1,98 @@
+//! Per-client-IP rate limiting of the credential routes (`/signup`,
+//! `/login`, `/refresh`), as an extractor that runs before the body is read.
+use std::future::{ready, Ready};
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use crate::error::ApiError;
+
+/// The client's address: the TCP peer, or — only when the operator declared
+/// a trusted proxy in front (`WARRANT_TRUST_PROXY=true`) — the address that
+/// proxy appended last to `X-Forwarded-For` (earlier entries are client-set).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl ClientIp {
+    pub fn of(req: &HttpRequest) -> Self {
+        let trust_proxy = req.app_data::<web::Data<Limiter>>().is_some_and(|l| l.trust_proxy);
+        let forwarded = trust_proxy
+            .then(|| req.headers().get("x-forwarded-for")?.to_str().ok()?.rsplit(',').next()?.trim().parse().ok())
+            .flatten();
+        Self(forwarded.or_else(|| req.peer_addr().map(|a| a.ip())))
+    }
+}
+
+impl std::fmt::Display for ClientIp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(ip) => ip.fmt(f),
+            None => f.write_str("unknown"),
+        }
+    }
+}
+
+impl FromRequest for ClientIp {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(Self::of(req)))
+    }
+}
+
+/// Requests per minute per client IP, with a burst of the same size.
+pub struct Limiter {
+    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    trust_proxy: bool,
+}
+
+impl Limiter {
+    /// `per_minute == 0` disables limiting.
+    pub fn new(per_minute: u32, trust_proxy: bool) -> Self {
+        let limiter = NonZeroU32::new(per_minute).map(|n| RateLimiter::keyed(Quota::per_minute(n)));
+        Self { limiter, trust_proxy }
+    }
+
+    /// `Err(seconds to wait)` when `ip` is over its limit.
+    fn check(&self, ip: IpAddr) -> Result<(), u64> {
+        let Some(limiter) = &self.limiter else { return Ok(()) };
+        limiter.check_key(&ip).map_err(|not_until| {
+            not_until.wait_time_from(DefaultClock::default().now()).as_secs_f64().ceil().max(1.0) as u64
+        })
+    }
+
+    /// Drops state of clients that are back under their limit.
+    pub fn shrink(&self) {
+        if let Some(limiter) = &self.limiter {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+}
+
+/// A credential-route request that passed the rate limit; carries the IP
+/// for audit logs.
+#[derive(Debug, Clone, Copy)]
+pub struct Throttled(pub ClientIp);
+
+impl FromRequest for Throttled {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let ip = ClientIp::of(req);
+        let verdict = match (req.app_data::<web::Data<Limiter>>(), ip.0) {
+            (Some(limiter), Some(addr)) => limiter.check(addr).map_err(|retry_after_secs| {
+                tracing::info!(target: "warrant::audit", event = "rate_limited", ip = %ip, path = req.path());
+                ApiError::RateLimited { retry_after_secs }
+            }),
+            _ => Ok(()),
+        };
+        ready(verdict.map(|()| Throttled(ip)))
+    }
+}
