@@ -69,7 +69,10 @@ pub fn rotate_key(config: &Config) -> CliResult {
     let (kid, pem) = new_stored_key()?;
     let signs_from = db::now() + chrono::TimeDelta::seconds(JWKS_MAX_AGE_SECS + ROTATION_MARGIN_SECS);
     db.run_blocking(|conn| db::keys::insert(conn, &kid, &pem, signs_from))?;
-    println!("added signing key {kid}: published now, signing from {} UTC", signs_from.format("%Y-%m-%d %H:%M:%S"));
+    println!(
+        "added signing key {kid}: published now, signing from {} UTC",
+        signs_from.format("%Y-%m-%d %H:%M:%S")
+    );
     Ok(())
 }
 

@@ -155,7 +155,10 @@ impl Config {
                 None | Some("false") => false,
                 Some("true") => true,
                 Some(other) => {
-                    return Err(invalid("WARRANT_TRUST_PROXY", format!("must be true or false, not {other:?}")))
+                    return Err(invalid(
+                        "WARRANT_TRUST_PROXY",
+                        format!("must be true or false, not {other:?}"),
+                    ))
                 }
             },
             issuer: env.get("WARRANT_ISSUER")?.unwrap_or_else(|| "warrant".into()),

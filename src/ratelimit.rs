@@ -21,7 +21,9 @@ impl ClientIp {
     pub fn of(req: &HttpRequest) -> Self {
         let trust_proxy = req.app_data::<web::Data<Limiter>>().is_some_and(|l| l.trust_proxy);
         let forwarded = trust_proxy
-            .then(|| req.headers().get("x-forwarded-for")?.to_str().ok()?.rsplit(',').next()?.trim().parse().ok())
+            .then(|| {
+                req.headers().get("x-forwarded-for")?.to_str().ok()?.rsplit(',').next()?.trim().parse().ok()
+            })
             .flatten();
         Self(forwarded.or_else(|| req.peer_addr().map(|a| a.ip())))
     }

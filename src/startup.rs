@@ -147,9 +147,12 @@ async fn maintain(
             revocations.prune();
             limiter.shrink();
             if let Some(retire_after) = retire_after {
-                match db.run(db::keys::load_all).await.map_err(|e| e.to_string()).and_then(|stored| {
-                    KeySet::from_stored(&stored, db::now(), retire_after)
-                }) {
+                match db
+                    .run(db::keys::load_all)
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|stored| KeySet::from_stored(&stored, db::now(), retire_after))
+                {
                     Ok(keys) => tokens.set_keys(keys),
                     Err(e) => tracing::warn!(error = %e, "key reload failed; keeping the current keys"),
                 }

@@ -49,7 +49,7 @@ fn bearer_token(req: &HttpRequest) -> Result<&str, ApiError> {
     Ok(token)
 }
 
-fn app_data<'a, T: 'static>(req: &'a HttpRequest) -> Result<&'a T, ApiError> {
+fn app_data<T: 'static>(req: &HttpRequest) -> Result<&T, ApiError> {
     req.app_data::<web::Data<T>>()
         .map(|data| data.get_ref())
         .ok_or_else(|| ApiError::Internal(format!("{} not configured", std::any::type_name::<T>())))

@@ -79,14 +79,20 @@ impl KeySet {
     /// has come signs; newer ones are published ahead of signing; older ones
     /// verify until `retire_after` past the moment their successor took over
     /// (when the last token they signed has expired), then drop out.
-    pub fn from_stored(stored: &[StoredKey], now: NaiveDateTime, retire_after: TimeDelta) -> Result<Self, String> {
+    pub fn from_stored(
+        stored: &[StoredKey],
+        now: NaiveDateTime,
+        retire_after: TimeDelta,
+    ) -> Result<Self, String> {
         let mut stored: Vec<&StoredKey> = stored.iter().collect();
         stored.sort_by_key(|k| k.signs_from);
         let signer = stored.iter().rposition(|k| k.signs_from <= now).unwrap_or(0);
         let retired = |i: usize| i < signer && stored[i + 1].signs_from + retire_after <= now;
         let mut pems = vec![stored.get(signer).ok_or("no key stored")?.private_key_pem.clone()];
         pems.extend(
-            (0..stored.len()).filter(|&i| i != signer && !retired(i)).map(|i| stored[i].private_key_pem.clone()),
+            (0..stored.len())
+                .filter(|&i| i != signer && !retired(i))
+                .map(|i| stored[i].private_key_pem.clone()),
         );
         Self::ed25519(&pems)
     }
@@ -99,7 +105,10 @@ impl KeySet {
             JwtConfig::EdDsa { key_files: Some(files) } => {
                 let pems = files
                     .iter()
-                    .map(|f| std::fs::read_to_string(f).map_err(|e| KeyError::File(format!("{}: {e}", f.display()))))
+                    .map(|f| {
+                        std::fs::read_to_string(f)
+                            .map_err(|e| KeyError::File(format!("{}: {e}", f.display())))
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 Self::ed25519(&pems).map_err(KeyError::File)
             }

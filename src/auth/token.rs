@@ -75,7 +75,13 @@ impl Tokens {
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        Self { keys: RwLock::new(Arc::new(keys)), validation, issuer: issuer.into(), audience: audience.into(), ttl_secs }
+        Self {
+            keys: RwLock::new(Arc::new(keys)),
+            validation,
+            issuer: issuer.into(),
+            audience: audience.into(),
+            ttl_secs,
+        }
     }
 
     /// The current key set.
@@ -125,8 +131,7 @@ impl Tokens {
         if !typ_ok {
             return Err(TokenError::Invalid("not an access token"));
         }
-        let key =
-            keys.verifying(header.kid.as_deref()).ok_or(TokenError::Invalid("unknown signing key"))?;
+        let key = keys.verifying(header.kid.as_deref()).ok_or(TokenError::Invalid("unknown signing key"))?;
         let claims = decode::<Claims>(token, key, &self.validation)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => TokenError::Expired,

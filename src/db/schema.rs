@@ -59,7 +59,14 @@ diesel::table! {
 diesel::joinable!(posts -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
-diesel::allow_tables_to_appear_in_same_query!(users, posts, sessions, refresh_tokens, revoked_sessions, signing_keys);
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    posts,
+    sessions,
+    refresh_tokens,
+    revoked_sessions,
+    signing_keys
+);
 
 diesel::define_sql_function! {
     /// SQL `lower()`, for the case-insensitive username index.

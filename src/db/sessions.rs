@@ -44,7 +44,12 @@ pub fn start(
     })
 }
 
-fn insert_refresh_token(conn: &mut DbConn, session_id: &str, hash: &str, now: NaiveDateTime) -> QueryResult<()> {
+fn insert_refresh_token(
+    conn: &mut DbConn,
+    session_id: &str,
+    hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
     diesel::insert_into(refresh_tokens::table)
         .values((
             refresh_tokens::token_hash.eq(hash),
@@ -91,11 +96,15 @@ pub fn rotate(
         .set(refresh_tokens::used_at.eq(now))
         .execute(conn)?;
 
-        let (user_id, expires_at, idle_expires_at, ended_at): (i64, NaiveDateTime, NaiveDateTime, Option<NaiveDateTime>) =
-            sessions::table
-                .find(&session_id)
-                .select((sessions::user_id, sessions::expires_at, sessions::idle_expires_at, sessions::ended_at))
-                .first(conn)?;
+        let (user_id, expires_at, idle_expires_at, ended_at): (
+            i64,
+            NaiveDateTime,
+            NaiveDateTime,
+            Option<NaiveDateTime>,
+        ) = sessions::table
+            .find(&session_id)
+            .select((sessions::user_id, sessions::expires_at, sessions::idle_expires_at, sessions::ended_at))
+            .first(conn)?;
         if claimed == 0 {
             let ended = end_sessions(conn, Sessions::One(&session_id), policy)?;
             return Ok(Refresh::Reused { user_id, ended });
@@ -141,11 +150,16 @@ pub(crate) fn end_sessions(
     if ids.is_empty() {
         return Ok(ids);
     }
-    diesel::update(sessions::table.filter(sessions::id.eq_any(&ids))).set(sessions::ended_at.eq(now)).execute(conn)?;
+    diesel::update(sessions::table.filter(sessions::id.eq_any(&ids)))
+        .set(sessions::ended_at.eq(now))
+        .execute(conn)?;
     // One row at a time: the multi-backend connection has no batch insert.
     for id in &ids {
         diesel::insert_into(revoked_sessions::table)
-            .values((revoked_sessions::session_id.eq(id), revoked_sessions::expires_at.eq(now + policy.revocation)))
+            .values((
+                revoked_sessions::session_id.eq(id),
+                revoked_sessions::expires_at.eq(now + policy.revocation),
+            ))
             .execute(conn)?;
     }
     Ok(ids)

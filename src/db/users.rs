@@ -137,7 +137,11 @@ pub fn set_role(
 
 /// Deletes a user; their posts and sessions go with them (ON DELETE CASCADE)
 /// after the sessions are recorded as revoked. Returns the ended session ids.
-pub fn delete(conn: &mut DbConn, id: i64, policy: SessionPolicy) -> Result<AdminChange<Vec<String>>, DbError> {
+pub fn delete(
+    conn: &mut DbConn,
+    id: i64,
+    policy: SessionPolicy,
+) -> Result<AdminChange<Vec<String>>, DbError> {
     write_transaction(conn, |conn| {
         guard_last_admin(conn, id, false)?.try_map(|_| {
             let ended = end_sessions(conn, Sessions::OfUser(id), policy)?;

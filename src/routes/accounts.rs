@@ -43,7 +43,8 @@ fn token_response(
     refresh_token: String,
     status: HttpResponseBuilder,
 ) -> Result<HttpResponse, ApiError> {
-    let token = tokens.issue(&user, session_id).map_err(|e| ApiError::Internal(format!("signing failed: {e}")))?;
+    let token =
+        tokens.issue(&user, session_id).map_err(|e| ApiError::Internal(format!("signing failed: {e}")))?;
     Ok(TokenResponse::new(token, refresh_token, user).respond(status))
 }
 
@@ -77,12 +78,12 @@ pub async fn signup(
     let password = v.required("password", body.password, Password::parse);
     let (username, password) = v.finish(username.zip(password))?;
     let hash = hasher.hash(password).await?;
-    let user = db.run(move |conn| db::users::insert(conn, &username, &hash, Role::User)).await.map_err(|e| {
-        match e {
+    let user = db.run(move |conn| db::users::insert(conn, &username, &hash, Role::User)).await.map_err(
+        |e| match e {
             DbError::UniqueViolation => ApiError::UsernameTaken,
             other => other.into(),
-        }
-    })?;
+        },
+    )?;
     let user_id = user.id;
     let (response, sid) = start_session(&db, &tokens, **policy, user, HttpResponse::Created()).await?;
     tracing::info!(target: AUDIT, event = "signup", user_id, session_id = %sid, ip = %ip);

@@ -28,6 +28,9 @@ pub const JWKS_MAX_AGE_SECS: i64 = 600;
 /// The JWK Set other services verify our tokens with (RFC 7517).
 pub async fn jwks(tokens: web::Data<Tokens>) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header(CacheControl(vec![CacheDirective::Public, CacheDirective::MaxAge(JWKS_MAX_AGE_SECS as u32)]))
+        .insert_header(CacheControl(vec![
+            CacheDirective::Public,
+            CacheDirective::MaxAge(JWKS_MAX_AGE_SECS as u32),
+        ]))
         .json(tokens.keys().jwks())
 }

@@ -73,7 +73,7 @@ backend_test! {
         app.get(&format!("/posts/{post}"), &root.token).await.assert_problem(404, "not_found");
         app.delete(&format!("/admin/users/{}", alice.id), &root.token).await.assert_problem(404, "not_found");
         app.try_login("alice", crate::helpers::PASSWORD).await.assert_problem(401, "invalid_credentials");
-        // Until revocation lands, a deleted user's token can no longer act.
+        // The deletion revoked their sessions.
         app.get("/check_session", &alice.token).await.assert_problem(401, "token_revoked");
         app.post("/posts", &alice.token, json!({"content": "ghost"})).await.assert_problem(401, "token_revoked");
         app.signup("alice").await;

@@ -45,8 +45,19 @@ pub(crate) use backend_test;
 
 /// A fresh database, removed when dropped.
 pub enum TestDb {
-    Sqlite { _dir: tempfile::TempDir, path: String },
-    Postgres { server_url: String, name: String, url: String },
+    Sqlite {
+        _dir: tempfile::TempDir,
+        path: String,
+    },
+    Postgres {
+        server_url: String,
+        name: String,
+        url: String,
+    },
+    /// Another instance's database, left to its owner to clean up.
+    Shared {
+        url: String,
+    },
 }
 
 impl TestDb {
@@ -78,7 +89,7 @@ impl TestDb {
     pub fn url(&self) -> String {
         match self {
             Self::Sqlite { path, .. } => path.clone(),
-            Self::Postgres { url, .. } => url.clone(),
+            Self::Postgres { url, .. } | Self::Shared { url } => url.clone(),
         }
     }
 }
@@ -156,6 +167,17 @@ impl Res {
 pub struct Session {
     pub id: i64,
     pub token: String,
+    pub refresh: String,
+}
+
+impl Session {
+    fn from_token_response(body: &Value) -> Self {
+        Session {
+            id: body["user"]["id"].as_i64().expect("user id"),
+            token: body["access_token"].as_str().expect("access token").into(),
+            refresh: body["refresh_token"].as_str().expect("refresh token").into(),
+        }
+    }
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -232,24 +254,30 @@ impl TestApp {
             .await
     }
 
+    /// A second instance on this app's database (a replica).
+    pub fn replica(&self) -> TestApp {
+        spawn_app_on(TestDb::Shared { url: self.db.url() }, self.config.clone())
+    }
+
+    pub async fn try_refresh(&self, refresh_token: &str) -> Res {
+        self.call(Method::POST, "/refresh", None, Some(json!({"refresh_token": refresh_token}))).await
+    }
+
+    /// Rotates `refresh_token`, which must be live.
+    pub async fn refresh(&self, refresh_token: &str) -> Session {
+        Session::from_token_response(self.try_refresh(refresh_token).await.assert_status(200))
+    }
+
     /// Signs up `username` with [`PASSWORD`].
     pub async fn signup(&self, username: &str) -> Session {
         let res = self.try_signup(username, PASSWORD).await;
-        let body = res.assert_status(201);
-        Session {
-            id: body["user"]["id"].as_i64().expect("user id"),
-            token: body["access_token"].as_str().expect("access token").into(),
-        }
+        Session::from_token_response(res.assert_status(201))
     }
 
     /// Logs in again: a new session and token.
     pub async fn login(&self, username: &str) -> Session {
         let res = self.try_login(username, PASSWORD).await;
-        let body = res.assert_status(200);
-        Session {
-            id: body["user"]["id"].as_i64().expect("user id"),
-            token: body["access_token"].as_str().expect("access token").into(),
-        }
+        Session::from_token_response(res.assert_status(200))
     }
 
     /// Runs the real `warrant` binary against this app's database, with

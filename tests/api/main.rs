@@ -7,4 +7,5 @@ mod admin;
 mod errors;
 mod health;
 mod posts;
+mod sessions;
 mod tokens;

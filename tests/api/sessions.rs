@@ -1,0 +1,249 @@
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use jsonwebtoken::decode_header;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::{backend_test, spawn_app, spawn_app_with, Backend, Res, TestApp, PASSWORD};
+
+fn claim(token: &str, name: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64url");
+    serde_json::from_slice::<Value>(&bytes).expect("JSON claims")[name].clone()
+}
+
+async fn logout(app: &TestApp, token: &str, query: &str) -> Res {
+    app.call(Method::DELETE, &format!("/logout{query}"), Some(token), None).await
+}
+
+backend_test! {
+    async fn refresh_rotates_the_pair_and_keeps_the_session(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let first = app.signup("alice").await;
+        assert!(first.refresh.len() >= 43, "at least 256 bits");
+        let res = app.try_refresh(&first.refresh).await;
+        res.assert_status(200);
+        assert_eq!(res.header("cache-control"), Some("no-store"));
+        assert_eq!(res.body["token_type"], "Bearer");
+        assert_eq!(res.body["user"]["username"], "alice");
+        let second = crate::helpers::Session {
+            id: first.id,
+            token: res.body["access_token"].as_str().unwrap().into(),
+            refresh: res.body["refresh_token"].as_str().unwrap().into(),
+        };
+        assert_ne!(second.refresh, first.refresh);
+        assert_eq!(claim(&second.token, "sid"), claim(&first.token, "sid"), "same session");
+        app.get("/check_session", &second.token).await.assert_status(200);
+        app.get("/check_session", &first.token).await.assert_status(200);
+        let third = app.refresh(&second.refresh).await;
+        app.get("/check_session", &third.token).await.assert_status(200);
+    }
+
+    async fn a_reused_refresh_token_ends_the_whole_session(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let first = app.signup("alice").await;
+        let other = app.login("alice").await;
+        let second = app.refresh(&first.refresh).await;
+
+        app.try_refresh(&first.refresh).await.assert_problem(401, "invalid_refresh_token");
+        app.get("/check_session", &second.token).await.assert_problem(401, "token_revoked");
+        app.get("/check_session", &first.token).await.assert_problem(401, "token_revoked");
+        app.try_refresh(&second.refresh).await.assert_problem(401, "invalid_refresh_token");
+        app.get("/check_session", &other.token).await.assert_status(200);
+        app.refresh(&other.refresh).await;
+    }
+
+    async fn parallel_refreshes_with_one_token_never_leave_two_live_successors(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let alice = app.signup("alice").await;
+        let results = join_all((0..8).map(|_| app.try_refresh(&alice.refresh))).await;
+        let winners: Vec<&Res> = results.iter().filter(|r| r.status == 200).collect();
+        assert!(winners.len() <= 1, "{results:?}");
+        for loser in results.iter().filter(|r| r.status != 200) {
+            loser.assert_problem(401, "invalid_refresh_token");
+        }
+        let successors: Vec<String> =
+            winners.iter().map(|r| r.body["refresh_token"].as_str().unwrap().to_string()).collect();
+        let live = join_all(successors.iter().map(|t| app.try_refresh(t))).await;
+        assert!(live.iter().filter(|r| r.status == 200).count() <= 1);
+    }
+
+    async fn access_and_refresh_tokens_are_not_interchangeable(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let alice = app.signup("alice").await;
+        app.try_refresh(&alice.token).await.assert_problem(401, "invalid_refresh_token");
+        app.get("/check_session", &alice.refresh).await.assert_problem(401, "invalid_token");
+        app.try_refresh("").await.assert_problem(401, "invalid_refresh_token");
+        app.call(Method::POST, "/refresh", None, Some(json!({}))).await.assert_problem(422, "validation_failed");
+        app.call(Method::POST, "/refresh", None, Some(json!({"refresh_token": 7}))).await.assert_problem(400, "bad_request");
+        app.refresh(&alice.refresh).await;
+    }
+
+    async fn an_idle_refresh_token_lapses(backend: Backend) {
+        let app = spawn_app_with(backend, |c| c.refresh_ttl_secs = 1).await;
+        let alice = app.signup("alice").await;
+        actix_web::rt::time::sleep(Duration::from_millis(1100)).await;
+        app.try_refresh(&alice.refresh).await.assert_problem(401, "invalid_refresh_token");
+    }
+
+    async fn a_session_ends_at_its_absolute_lifetime_whatever_its_use(backend: Backend) {
+        let app = spawn_app_with(backend, |c| c.session_max_age_secs = 2).await;
+        let alice = app.signup("alice").await;
+        actix_web::rt::time::sleep(Duration::from_millis(1100)).await;
+        let next = app.refresh(&alice.refresh).await;
+        actix_web::rt::time::sleep(Duration::from_millis(1100)).await;
+        app.try_refresh(&next.refresh).await.assert_problem(401, "invalid_refresh_token");
+    }
+
+    async fn logout_ends_this_session_and_is_idempotent(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let phone = app.signup("alice").await;
+        let laptop = app.login("alice").await;
+        logout(&app, &phone.token, "").await.assert_status(204);
+        app.get("/check_session", &phone.token).await.assert_problem(401, "token_revoked");
+        app.try_refresh(&phone.refresh).await.assert_problem(401, "invalid_refresh_token");
+        logout(&app, &phone.token, "").await.assert_status(204);
+        app.get("/check_session", &laptop.token).await.assert_status(200);
+        app.call(Method::DELETE, "/logout", None, None).await.assert_problem(401, "missing_token");
+        logout(&app, &laptop.token, "?scope=everything").await.assert_problem(422, "validation_failed");
+    }
+
+    async fn logout_with_scope_all_ends_every_session_of_the_user(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let phone = app.signup("alice").await;
+        let laptop = app.login("alice").await;
+        let bob = app.signup("bob").await;
+        logout(&app, &laptop.token, "?scope=all").await.assert_status(204);
+        for s in [&phone, &laptop] {
+            app.get("/check_session", &s.token).await.assert_problem(401, "token_revoked");
+            app.try_refresh(&s.refresh).await.assert_problem(401, "invalid_refresh_token");
+        }
+        app.get("/check_session", &bob.token).await.assert_status(200);
+        let again = app.login("alice").await;
+        app.get("/check_session", &again.token).await.assert_status(200);
+    }
+
+    async fn a_role_change_ends_the_users_sessions(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let root = app.admin("root").await;
+        let alice = app.signup("alice").await;
+        app.patch(&format!("/admin/users/{}", alice.id), &root.token, json!({"role": "admin"})).await.assert_status(200);
+        app.get("/check_session", &alice.token).await.assert_problem(401, "token_revoked");
+        app.try_refresh(&alice.refresh).await.assert_problem(401, "invalid_refresh_token");
+        let alice = app.login("alice").await;
+        app.get("/admin/users", &alice.token).await.assert_status(200);
+        app.patch(&format!("/admin/users/{}", alice.id), &root.token, json!({"role": "admin"})).await.assert_status(200);
+        app.get("/check_session", &alice.token).await.assert_status(200);
+    }
+
+    async fn deleting_a_user_revokes_their_sessions(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let root = app.admin("root").await;
+        let alice = app.signup("alice").await;
+        app.delete(&format!("/admin/users/{}", alice.id), &root.token).await.assert_status(204);
+        app.get("/posts", &alice.token).await.assert_problem(401, "token_revoked");
+        app.try_refresh(&alice.refresh).await.assert_problem(401, "invalid_refresh_token");
+    }
+
+    async fn credential_routes_are_rate_limited_per_client_ip(backend: Backend) {
+        let app = spawn_app_with(backend, |c| c.rate_limit_per_min = 3).await;
+        for _ in 0..3 {
+            app.try_login("nobody", PASSWORD).await.assert_problem(401, "invalid_credentials");
+        }
+        let res = app.try_login("nobody", PASSWORD).await;
+        res.assert_problem(429, "rate_limited");
+        let retry: u64 = res.header("retry-after").expect("Retry-After").parse().unwrap();
+        assert!((1..=20).contains(&retry), "{retry}");
+        app.try_signup("alice", PASSWORD).await.assert_problem(429, "rate_limited");
+        app.try_refresh("x").await.assert_problem(429, "rate_limited");
+        let spoofed = app.raw(Method::POST, "/login").header("x-forwarded-for", "203.0.113.9")
+            .json(&json!({"username": "nobody", "password": PASSWORD}));
+        TestApp::finish(spoofed).await.assert_problem(429, "rate_limited");
+        app.call(Method::GET, "/healthz", None, None).await.assert_status(200);
+    }
+
+    async fn behind_a_trusted_proxy_the_forwarded_address_is_the_client(backend: Backend) {
+        let app = spawn_app_with(backend, |c| {
+            c.rate_limit_per_min = 1;
+            c.trust_proxy = true;
+        }).await;
+        let login_from = |ip: &'static str| {
+            let req = app.raw(Method::POST, "/login").header("x-forwarded-for", format!("10.9.9.9, {ip}"))
+                .json(&json!({"username": "nobody", "password": PASSWORD}));
+            TestApp::finish(req)
+        };
+        login_from("198.51.100.1").await.assert_problem(401, "invalid_credentials");
+        login_from("198.51.100.1").await.assert_problem(429, "rate_limited");
+        login_from("198.51.100.2").await.assert_problem(401, "invalid_credentials");
+    }
+
+    async fn common_passwords_are_refused_at_signup(backend: Backend) {
+        let app = spawn_app(backend).await;
+        for common in ["password", "Password1", "iloveyou", "QWERTYUIOP"] {
+            let res = app.try_signup("alice", common).await;
+            res.assert_problem(422, "validation_failed");
+            assert_eq!(res.body["errors"][0]["field"], "password", "{common}");
+        }
+    }
+
+    async fn rotate_key_publishes_a_new_key_before_it_signs(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let before = app.signup("alice").await;
+        let out = app.cli(&["rotate-key"], &[], "");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let keys = loop {
+            let res = app.call(Method::GET, "/.well-known/jwks.json", None, None).await;
+            let keys = res.body["keys"].as_array().unwrap().clone();
+            if keys.len() == 2 || Instant::now() > deadline {
+                break keys;
+            }
+            actix_web::rt::time::sleep(Duration::from_millis(250)).await;
+        };
+        assert_eq!(keys.len(), 2, "the new key is published within the reload interval");
+        let after = app.login("alice").await;
+        assert_eq!(decode_header(&after.token).unwrap().kid, decode_header(&before.token).unwrap().kid,
+            "the old key keeps signing until the JWKS cache lifetime has passed");
+        app.get("/check_session", &before.token).await.assert_status(200);
+    }
+}
+
+#[actix_web::test]
+async fn rotate_key_refuses_when_keys_do_not_come_from_the_database() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let out = app.cli(
+        &["rotate-key"],
+        &[("WARRANT_JWT_ALG", "HS256"), ("WARRANT_JWT_SECRET", &"s".repeat(32))],
+        "",
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("rotate-key"));
+}
+
+#[actix_web::test]
+#[cfg_attr(not(pg_tests), ignore = "set TEST_DATABASE_URL to also run on PostgreSQL")]
+async fn two_instances_share_tokens_and_a_logout_on_one_is_refused_by_the_other_within_a_second() {
+    let a = spawn_app(Backend::Postgres).await;
+    let b = a.replica();
+    let alice = a.signup("alice").await;
+    b.get("/check_session", &alice.token).await.assert_status(200);
+    let from_b = b.login("alice").await;
+    a.get("/check_session", &from_b.token).await.assert_status(200);
+
+    logout(&a, &alice.token, "").await.assert_status(204);
+    let ended = Instant::now();
+    a.get("/check_session", &alice.token).await.assert_problem(401, "token_revoked");
+    loop {
+        let res = b.get("/check_session", &alice.token).await;
+        if res.status == 401 {
+            res.assert_problem(401, "token_revoked");
+            break;
+        }
+        assert!(ended.elapsed() < Duration::from_secs(1), "B still accepts the token after 1 s");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!("revocation reached the other instance after {:?}", ended.elapsed());
+    b.get("/check_session", &from_b.token).await.assert_status(200);
+}
