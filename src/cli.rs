@@ -76,6 +76,33 @@ pub fn rotate_key(config: &Config) -> CliResult {
     Ok(())
 }
 
+/// `warrant healthcheck`: exits 0 when this instance's `/healthz` answers
+/// 200. For container health checks: needs no shell or curl in the image.
+pub fn healthcheck(config: &Config) -> CliResult {
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+    use std::time::Duration;
+
+    let bind = config.bind.to_socket_addrs()?.next().ok_or("WARRANT_BIND has no address")?;
+    // A wildcard listener is reached through loopback.
+    let target = match bind.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => SocketAddr::from(([127, 0, 0, 1], bind.port())),
+        ip if ip.is_unspecified() => SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, bind.port())),
+        _ => bind,
+    };
+    let timeout = Duration::from_secs(3);
+    let mut stream = TcpStream::connect_timeout(&target, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head)?;
+    if head.starts_with(b"HTTP/1.") && &head[9..12] == b"200" {
+        Ok(())
+    } else {
+        Err(format!("unhealthy: {}", String::from_utf8_lossy(&head)).into())
+    }
+}
+
 fn read_admin_password() -> Result<Password, String> {
     let raw = match std::env::var("WARRANT_ADMIN_PASSWORD") {
         Ok(pw) => pw,

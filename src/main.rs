@@ -22,6 +22,8 @@ enum Command {
     CreateAdmin { username: String },
     /// Add a new signing key: published at once, signing after 600 s.
     RotateKey,
+    /// Exit 0 if the server at WARRANT_BIND answers GET /healthz (for containers).
+    Healthcheck,
 }
 
 fn main() -> ExitCode {
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         Command::Migrate => cli::migrate(&config),
         Command::CreateAdmin { username } => cli::create_admin(&config, &username),
         Command::RotateKey => cli::rotate_key(&config),
+        Command::Healthcheck => cli::healthcheck(&config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

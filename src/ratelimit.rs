@@ -10,6 +10,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 
 /// The client's address: the TCP peer, or — only when the operator declared
 /// a trusted proxy in front (`WARRANT_TRUST_PROXY=true`) — the address that
@@ -90,6 +91,9 @@ impl FromRequest for Throttled {
         let ip = ClientIp::of(req);
         let verdict = match (req.app_data::<web::Data<Limiter>>(), ip.0) {
             (Some(limiter), Some(addr)) => limiter.check(addr).map_err(|retry_after_secs| {
+                if let Some(metrics) = req.app_data::<web::Data<Metrics>>() {
+                    metrics.rate_limited.inc();
+                }
                 tracing::info!(target: "warrant::audit", event = "rate_limited", ip = %ip, path = req.path());
                 ApiError::RateLimited { retry_after_secs }
             }),

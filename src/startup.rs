@@ -4,7 +4,9 @@ use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
 use std::pin::Pin;
 
+use actix_cors::Cors;
 use actix_web::dev::Server;
+use actix_web::http::header;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 
@@ -13,6 +15,7 @@ use crate::auth::{KeySet, PasswordHasher, Revocations, Tokens, SYNC_INTERVAL};
 use crate::config::{Config, JwtConfig};
 use crate::db::{Db, DbError};
 use crate::error::{json_config, not_found, path_config, query_config};
+use crate::metrics::Metrics;
 use crate::ratelimit::Limiter;
 use crate::{db, routes, telemetry};
 
@@ -24,6 +27,20 @@ const DB_PRUNE_EVERY: u64 = 240;
 /// Finished sessions (and their used refresh tokens) are kept this long.
 const KEEP_FINISHED_SESSIONS: chrono::TimeDelta = chrono::TimeDelta::days(1);
 
+/// How long a graceful shutdown waits for in-flight requests.
+const SHUTDOWN_GRACE_SECS: u64 = 20;
+
+/// Browsers may call us from these origins. Bearer tokens, not cookies, so
+/// no credentials mode (and never a wildcard). Preflights are answered here,
+/// before routing and authentication.
+fn cors(origins: &[String]) -> Cors {
+    let cors = origins.iter().fold(Cors::default(), |cors, origin| cors.allowed_origin(origin));
+    cors.allowed_methods(["GET", "POST", "PATCH", "DELETE"])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([header::RETRY_AFTER, header::HeaderName::from_static(telemetry::REQUEST_ID_HEADER)])
+        .max_age(600)
+}
+
 type Maintenance = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +51,8 @@ pub enum StartupError {
     Keys(#[from] KeyError),
     #[error("password hasher: {0}")]
     Hasher(#[from] crate::auth::HashError),
+    #[error("metrics: {0}")]
+    Metrics(String),
     #[error("WARRANT_BIND: cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
 }
@@ -53,7 +72,8 @@ impl Application {
         let applied = db.migrate()?;
         let policy = config.session_policy();
         let keys = KeySet::load(&config.jwt, &db, policy.revocation)?;
-        let revocations = web::Data::new(Revocations::default());
+        let (metrics, prometheus) = Metrics::new().map_err(|e| StartupError::Metrics(e.to_string()))?;
+        let revocations = web::Data::new(Revocations::new(metrics.sessions_revoked.clone()));
         revocations.load(&db)?;
         let key_source = match &config.jwt {
             JwtConfig::Hs256 { .. } => "HS256 secret",
@@ -62,7 +82,9 @@ impl Application {
         };
         let tokens =
             web::Data::new(Tokens::new(keys, &config.issuer, &config.audience, config.access_ttl_secs));
-        let hasher = web::Data::new(PasswordHasher::new(config.hash_concurrency)?);
+        let hasher =
+            web::Data::new(PasswordHasher::new(config.hash_concurrency, metrics.hashes_in_flight.clone())?);
+        let metrics = web::Data::new(metrics);
         let limiter = web::Data::new(Limiter::new(config.rate_limit_per_min, config.trust_proxy));
 
         let bind = config.bind.clone();
@@ -86,8 +108,11 @@ impl Application {
         ));
         let db = web::Data::new(db);
         let policy = web::Data::new(policy);
+        let cors_origins = config.cors_origins.clone();
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(cors(&cors_origins))
+                .wrap(prometheus.clone())
                 .wrap(from_fn(telemetry::request_span))
                 .app_data(json_config())
                 .app_data(path_config())
@@ -98,9 +123,13 @@ impl Application {
                 .app_data(revocations.clone())
                 .app_data(policy.clone())
                 .app_data(limiter.clone())
+                .app_data(metrics.clone())
                 .configure(routes::configure)
                 .default_service(web::to(not_found))
         })
+        // On SIGTERM/SIGINT: stop accepting, let in-flight requests finish
+        // (at most this long), then return so the pool closes and we exit 0.
+        .shutdown_timeout(SHUTDOWN_GRACE_SECS)
         .listen(listener)
         .map_err(&bind_error)?
         .run();

@@ -16,7 +16,9 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Installs the global subscriber: human-readable, or one JSON object per line.
 pub fn init(config: &LogConfig) {
     let filter = EnvFilter::try_new(&config.filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     let _ = if config.json {
         builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init()
     } else {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier};
 use argon2::Argon2;
+use prometheus::IntGauge;
 use tokio::sync::Semaphore;
 
 use crate::domain::Password;
@@ -40,18 +41,33 @@ pub struct PasswordHasher {
     /// A real hash of a random password, verified against when the user does
     /// not exist, so an unknown name costs the same as a wrong password.
     dummy_hash: Arc<str>,
+    in_flight: IntGauge,
+}
+
+/// Decrements a gauge when dropped.
+struct GaugeGuard<'a>(&'a IntGauge);
+
+impl Drop for GaugeGuard<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 impl PasswordHasher {
-    pub fn new(concurrency: usize) -> Result<Self, HashError> {
+    /// `in_flight` counts hashes running or waiting for a slot.
+    pub fn new(concurrency: usize, in_flight: IntGauge) -> Result<Self, HashError> {
         let dummy = Password::parse(crate::auth::random_token(24)).map_err(HashError::Failed)?;
-        Ok(Self { slots: Arc::new(Semaphore::new(concurrency)), dummy_hash: hash_password(&dummy)?.into() })
+        let slots = Arc::new(Semaphore::new(concurrency));
+        Ok(Self { slots, dummy_hash: hash_password(&dummy)?.into(), in_flight })
     }
 
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
+        self.in_flight.inc();
+        // Decrements even when the request is dropped while waiting.
+        let _counted = GaugeGuard(&self.in_flight);
         let _slot = tokio::time::timeout(QUEUE_TIMEOUT, self.slots.acquire())
             .await
             .map_err(|_| HashError::Busy)?

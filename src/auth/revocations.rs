@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
 
+use prometheus::IntCounter;
+
 use crate::db::sessions::Revocation;
 use crate::db::{self, Db, DbError};
 
@@ -18,14 +20,19 @@ pub const SYNC_INTERVAL: Duration = Duration::from_millis(250);
 /// in a different order than they drew their ids.
 const LOOKBACK_IDS: i64 = 256;
 
-#[derive(Default)]
 pub struct Revocations {
     /// Session id → unix time after which no token of it can be valid.
     ended: RwLock<HashMap<String, i64>>,
     high_water: AtomicI64,
+    /// Counts sessions this instance ended.
+    ended_here: IntCounter,
 }
 
 impl Revocations {
+    pub fn new(ended_here: IntCounter) -> Self {
+        Self { ended: RwLock::default(), high_water: AtomicI64::default(), ended_here }
+    }
+
     /// Whether the session was ended (here, or elsewhere and synced since).
     pub fn is_revoked(&self, session_id: &str) -> bool {
         self.ended.read().unwrap_or_else(PoisonError::into_inner).contains_key(session_id)
@@ -33,6 +40,7 @@ impl Revocations {
 
     /// Records sessions this instance just ended, so they are refused at once.
     pub fn add_local(&self, session_ids: &[String], policy: db::sessions::SessionPolicy) {
+        self.ended_here.inc_by(session_ids.len() as u64);
         let until = (chrono::Utc::now() + policy.revocation).timestamp();
         let mut ended = self.ended.write().unwrap_or_else(PoisonError::into_inner);
         ended.extend(session_ids.iter().map(|id| (id.clone(), until)));

@@ -11,6 +11,7 @@ use crate::db::sessions::{Refresh, SessionPolicy, Sessions};
 use crate::db::{self, Db, DbError};
 use crate::domain::{Password, Role, User, Username};
 use crate::error::{ApiError, Validator};
+use crate::metrics::Metrics;
 use crate::ratelimit::{ClientIp, Throttled};
 
 /// Audit events go to their own log target, with ids and the client IP —
@@ -99,6 +100,7 @@ pub async fn login(
     hasher: web::Data<PasswordHasher>,
     tokens: web::Data<Tokens>,
     policy: web::Data<SessionPolicy>,
+    metrics: web::Data<Metrics>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let mut v = Validator::default();
@@ -115,10 +117,12 @@ pub async fn login(
         Some(user) if verified => {
             let user_id = user.id;
             let (response, sid) = start_session(&db, &tokens, **policy, user, HttpResponse::Ok()).await?;
+            metrics.logins.with_label_values(&["ok"]).inc();
             tracing::info!(target: AUDIT, event = "login", user_id, session_id = %sid, ip = %ip);
             Ok(response)
         }
         _ => {
+            metrics.logins.with_label_values(&["failed"]).inc();
             tracing::info!(target: AUDIT, event = "login_failed", ip = %ip);
             Err(ApiError::InvalidCredentials)
         }
@@ -134,6 +138,7 @@ pub async fn refresh(
     tokens: web::Data<Tokens>,
     revocations: web::Data<Revocations>,
     policy: web::Data<SessionPolicy>,
+    metrics: web::Data<Metrics>,
 ) -> Result<HttpResponse, ApiError> {
     let mut v = Validator::default();
     let presented = v.required("refresh_token", body.into_inner().refresh_token, Ok);
@@ -141,6 +146,12 @@ pub async fn refresh(
     let (successor, successor_hash) = new_refresh_token();
     let policy = **policy;
     let outcome = db.run(move |conn| db::sessions::rotate(conn, &presented, &successor_hash, policy)).await?;
+    let result = match &outcome {
+        Refresh::Rotated { .. } => "ok",
+        Refresh::Reused { .. } => "reuse",
+        Refresh::Invalid => "invalid",
+    };
+    metrics.refreshes.with_label_values(&[result]).inc();
     match outcome {
         Refresh::Rotated { user, session_id } => {
             tracing::info!(target: AUDIT, event = "refresh", user_id = user.id, session_id = %session_id, ip = %ip);

@@ -254,6 +254,13 @@ impl TestApp {
             .await
     }
 
+    /// Talks to a server started elsewhere (the real binary).
+    pub fn external(base: &str) -> TestApp {
+        let db = TestDb::Shared { url: "unused-external.db".into() };
+        let config = test_config(&db);
+        TestApp { base: base.into(), client: reqwest::Client::new(), config, db }
+    }
+
     /// A second instance on this app's database (a replica).
     pub fn replica(&self) -> TestApp {
         spawn_app_on(TestDb::Shared { url: self.db.url() }, self.config.clone())

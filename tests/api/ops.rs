@@ -1,0 +1,209 @@
+//! Operations: metrics, CORS, logs, health checks and graceful shutdown.
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{backend_test, spawn_app, spawn_app_with, Backend, TestApp, PASSWORD};
+
+/// A child process killed when dropped, so a failing test leaves nothing behind.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for Server {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+/// The real binary serving on a fresh SQLite file; returns it and its base URL.
+fn spawn_binary(
+    dir: &tempfile::TempDir,
+    envs: &[(&str, &str)],
+) -> (Server, String, std::process::ChildStderr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warrant"))
+        .arg("serve")
+        .env_clear()
+        .env("DATABASE_URL", dir.path().join("w.db"))
+        .env("WARRANT_BIND", "127.0.0.1:0")
+        .envs(envs.iter().copied())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("warrant starts");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    let base = loop {
+        line.clear();
+        assert!(stderr.read_line(&mut line).expect("log line") > 0, "exited before listening");
+        if let Some(at) = line.find("listening on http://") {
+            let rest = &line[at + "listening on ".len()..];
+            break rest.split(|c: char| c.is_whitespace() || c == '"').next().unwrap().to_string();
+        }
+    };
+    (Server(child), base, stderr.into_inner())
+}
+
+backend_test! {
+    async fn metrics_count_requests_by_route_pattern_and_our_own_events(backend: Backend) {
+        let app = spawn_app_with(backend, |c| c.rate_limit_per_min = 2).await;
+        let alice = app.signup("alice").await;
+        app.get("/posts/12345", &alice.token).await;
+        app.call(Method::GET, "/no/such/path/42", None, None).await;
+        app.try_login("alice", "wrong password!").await;
+        app.try_login("alice", PASSWORD).await.assert_problem(429, "rate_limited");
+        let res = app.raw(Method::GET, "/metrics").send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let text = res.text().await.unwrap();
+        assert!(text.contains("warrant_http_requests_total"), "{text}");
+        assert!(text.contains("warrant_http_requests_duration_seconds_bucket"));
+        assert!(text.contains("endpoint=\"/posts/{id}\""), "labelled by pattern: {text}");
+        assert!(!text.contains("12345") && !text.contains("/no/such/path"), "never by raw path");
+        assert!(text.contains("warrant_logins_total{result=\"failed\"} 1"));
+        assert!(text.contains("warrant_rate_limited_total 1"));
+        assert!(text.contains("warrant_password_hashes_in_flight 0"));
+        assert!(text.contains("warrant_refreshes_total{result=\"reuse\"} 0"));
+        assert!(text.contains("warrant_sessions_revoked_total 0"));
+    }
+
+    async fn cors_allows_only_configured_origins_and_answers_preflight_before_auth(backend: Backend) {
+        let app = spawn_app_with(backend, |c| c.cors_origins = vec!["https://app.example.com".into()]).await;
+        let preflight = |origin: &str| {
+            app.raw(Method::OPTIONS, "/posts")
+                .header("origin", origin)
+                .header("access-control-request-method", "POST")
+                .header("access-control-request-headers", "authorization, content-type")
+                .send()
+        };
+        let ok = preflight("https://app.example.com").await.unwrap();
+        assert!(ok.status().is_success(), "{}", ok.status());
+        assert_eq!(ok.headers()["access-control-allow-origin"], "https://app.example.com");
+        assert!(ok.headers().get("access-control-allow-credentials").is_none());
+        let evil = preflight("https://evil.example").await.unwrap();
+        assert!(evil.headers().get("access-control-allow-origin").is_none());
+        let res = app.raw(Method::GET, "/healthz").header("origin", "https://app.example.com").send().await.unwrap();
+        assert_eq!(res.headers()["access-control-allow-origin"], "https://app.example.com");
+    }
+}
+
+#[actix_web::test]
+async fn sigterm_finishes_in_flight_requests_then_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, base, _stderr) = spawn_binary(&dir, &[("WARRANT_LOG", "info")]);
+    let body = json!({"username": "alice", "password": PASSWORD}).to_string().into_bytes();
+    let (head, tail) = body.split_at(10);
+    let (head, tail) = (head.to_vec(), tail.to_vec());
+    // The body arrives in two parts, SIGTERM lands between them.
+    let stream = futures_util::stream::unfold(0, move |step| {
+        let (head, tail) = (head.clone(), tail.clone());
+        async move {
+            match step {
+                0 => Some((Ok::<_, std::io::Error>(head), 1)),
+                1 => {
+                    actix_web::rt::time::sleep(Duration::from_millis(800)).await;
+                    Some((Ok(tail), 2))
+                }
+                _ => None,
+            }
+        }
+    });
+    let client = reqwest::Client::new();
+    let request = client
+        .post(format!("{base}/signup"))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send();
+    let in_flight = actix_web::rt::spawn(request);
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    // SAFETY: plain kill(2) on our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+
+    let res = in_flight.await.unwrap().expect("the in-flight request was answered");
+    assert_eq!(res.status(), 201, "the in-flight signup completed");
+    let status = (0..100)
+        .find_map(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            child.try_wait().unwrap()
+        })
+        .expect("exits within 5 s");
+    assert!(status.success(), "{status:?}");
+}
+
+#[actix_web::test]
+async fn the_healthcheck_command_reports_the_server_state_and_json_logs_carry_request_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, base, stderr) =
+        spawn_binary(&dir, &[("WARRANT_LOG", "info"), ("WARRANT_LOG_FORMAT", "json")]);
+    let bind = base.trim_start_matches("http://").to_string();
+    let check = |bind: &str| {
+        Command::new(env!("CARGO_BIN_EXE_warrant"))
+            .arg("healthcheck")
+            .env_clear()
+            .env("WARRANT_BIND", bind)
+            .env("DATABASE_URL", dir.path().join("w.db"))
+            .output()
+            .unwrap()
+    };
+    assert!(check(&bind).status.success());
+    let res = reqwest::get(format!("{base}/healthz")).await.unwrap();
+    let request_id = res.headers()["x-request-id"].to_str().unwrap().to_string();
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().unwrap();
+    assert!(!check(&bind).status.success(), "nothing listens any more");
+
+    let lines: Vec<serde_json::Value> = BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| serde_json::from_str(&l).ok())
+        .collect();
+    let line = lines
+        .iter()
+        .find(|l| l["span"]["request_id"] == request_id.as_str())
+        .unwrap_or_else(|| panic!("a JSON line for request {request_id}: {lines:?}"));
+    assert_eq!(line["status"], 200);
+    assert_eq!(line["span"]["route"], "/healthz");
+    assert_eq!(line["span"]["method"], "GET");
+    assert!(line["latency_ms"].is_number());
+}
+
+#[actix_web::test]
+async fn the_json_log_never_contains_passwords_or_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, base, stderr) =
+        spawn_binary(&dir, &[("WARRANT_LOG", "debug"), ("WARRANT_LOG_FORMAT", "json")]);
+    let app = TestApp::external(&base);
+    let alice = app.signup("alice").await;
+    app.try_login("alice", "a wrong secret pw").await;
+    app.refresh(&alice.refresh).await;
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().unwrap();
+    let log: String = BufReader::new(stderr).lines().map_while(Result::ok).collect::<Vec<_>>().join("\n");
+    assert!(log.contains("\"event\":\"login_failed\""), "audit events are logged");
+    for secret in [PASSWORD, "a wrong secret pw", &alice.token, &alice.refresh, "$argon2id$"] {
+        assert!(!log.contains(secret), "the log leaks {secret:?}");
+    }
+}
+
+#[actix_web::test]
+async fn metrics_do_not_need_a_database_round_trip() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let res = app.raw(Method::GET, "/metrics").send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+}
