@@ -5,6 +5,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
+use utoipa::{ToResponse, ToSchema};
 
 use crate::auth::{HashError, TokenError};
 use crate::db::DbError;
@@ -13,7 +14,7 @@ use crate::db::DbError;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// One failing field of a request.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -113,16 +114,30 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// RFC 9457 problem details, as every error is sent.
+#[derive(Serialize, ToSchema, ToResponse)]
+#[response(
+    description = "Problem details (RFC 9457); `code` is the stable machine-readable reason",
+    content_type = "application/problem+json"
+)]
+#[schema(example = json!({"type": "urn:warrant:problem:validation_failed", "title": "Validation failed",
+    "status": 422, "detail": "some fields are not valid", "code": "validation_failed",
+    "errors": [{"field": "username", "message": "must be 3 to 32 characters long"}]}))]
+pub struct Problem {
+    /// `urn:warrant:problem:<code>`.
     #[serde(rename = "type")]
-    type_: String,
-    title: &'a str,
-    status: u16,
-    detail: String,
-    code: &'a str,
+    pub type_: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// One of the contract's codes: `bad_request`, `missing_token`, `invalid_token`, `token_expired`,
+    /// `token_revoked`, `invalid_credentials`, `invalid_refresh_token`, `forbidden`, `not_found`,
+    /// `method_not_allowed`, `last_admin`, `payload_too_large`, `unsupported_media_type`,
+    /// `validation_failed`, `username_taken`, `rate_limited`, `unavailable`.
+    pub code: String,
+    /// Every failing field (validation errors only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    errors: Option<&'a [FieldError]>,
+    pub errors: Option<Vec<FieldError>>,
 }
 
 impl ResponseError for ApiError {
@@ -154,12 +169,12 @@ impl ResponseError for ApiError {
         let status = self.status_code();
         let problem = Problem {
             type_: format!("urn:warrant:problem:{}", self.code()),
-            title: self.title(),
+            title: self.title().into(),
             status: status.as_u16(),
             detail: self.to_string(),
-            code: self.code(),
+            code: self.code().into(),
             errors: match self {
-                Self::Validation(errors) => Some(errors),
+                Self::Validation(errors) => Some(errors.clone()),
                 _ => None,
             },
         };

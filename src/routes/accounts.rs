@@ -1,6 +1,7 @@
 //! Signup, login, refresh, logout and the caller's own account.
 use actix_web::{web, HttpResponse, HttpResponseBuilder};
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 
 use super::wire::{TokenResponse, UserResponse};
 use crate::auth::{
@@ -10,7 +11,7 @@ use crate::auth::{
 use crate::db::sessions::{Refresh, SessionPolicy, Sessions};
 use crate::db::{self, Db, DbError};
 use crate::domain::{Password, Role, User, Username};
-use crate::error::{ApiError, Validator};
+use crate::error::{ApiError, Problem, Validator};
 use crate::metrics::Metrics;
 use crate::ratelimit::{ClientIp, Throttled};
 
@@ -18,21 +19,32 @@ use crate::ratelimit::{ClientIp, Throttled};
 /// never a password or a token.
 const AUDIT: &str = "warrant::audit";
 
-/// Wire types keep plain optional strings: a wrong JSON type is a 400 from
-/// the extractor, a missing field or a broken rule a 422 from us.
-#[derive(Deserialize)]
+// Wire types keep plain optional strings: a wrong JSON type is a 400 from
+// the extractor, a missing field or a broken rule a 422 from us.
+
+/// A username and password.
+#[derive(Deserialize, ToSchema)]
 pub struct CredentialsRequest {
+    /// 3–32 characters of `A-Z a-z 0-9 _ . -`; case-insensitively unique.
+    #[schema(value_type = String, required = true, example = "alice")]
     username: Option<String>,
+    /// 8–128 characters; not one of the 10,000 most common passwords.
+    #[schema(value_type = String, required = true, example = "correct horse battery")]
     password: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct RefreshRequest {
+    /// The refresh token of the last token response.
+    #[schema(value_type = String, required = true)]
     refresh_token: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogoutQuery {
+    /// `all` ends every session of the user; default: only this one.
+    #[param(value_type = Option<String>, example = "all")]
     scope: Option<String>,
 }
 
@@ -65,6 +77,9 @@ async fn start_session(
 }
 
 /// `POST /signup`: a new account, always role `user`, and its first session.
+#[utoipa::path(post, path = "/signup", tag = "accounts", request_body = CredentialsRequest,
+    responses((status = 201, description = "Account created; first token pair", body = TokenResponse),
+        (status = 400, response = Problem), (status = 413, response = Problem), (status = 415, response = Problem), (status = 422, response = Problem), (status = 429, response = Problem), (status = 503, response = Problem)))]
 pub async fn signup(
     Throttled(ip): Throttled,
     body: web::Json<CredentialsRequest>,
@@ -93,6 +108,9 @@ pub async fn signup(
 
 /// `POST /login`: an unknown name, a name that breaks the rules and a wrong
 /// password all cost one argon2 verify and get the same answer.
+#[utoipa::path(post, path = "/login", tag = "accounts", request_body = CredentialsRequest,
+    responses((status = 200, description = "A new session's token pair", body = TokenResponse),
+        (status = 400, response = Problem), (status = 401, response = Problem), (status = 413, response = Problem), (status = 415, response = Problem), (status = 422, response = Problem), (status = 429, response = Problem), (status = 503, response = Problem)))]
 pub async fn login(
     Throttled(ip): Throttled,
     body: web::Json<CredentialsRequest>,
@@ -131,6 +149,9 @@ pub async fn login(
 
 /// `POST /refresh`: trades a live refresh token for a new pair. A token that
 /// was already used ends its whole session.
+#[utoipa::path(post, path = "/refresh", tag = "accounts", request_body = RefreshRequest,
+    responses((status = 200, description = "The rotated token pair", body = TokenResponse),
+        (status = 400, response = Problem), (status = 401, response = Problem), (status = 413, response = Problem), (status = 415, response = Problem), (status = 422, response = Problem), (status = 429, response = Problem)))]
 pub async fn refresh(
     Throttled(ip): Throttled,
     body: web::Json<RefreshRequest>,
@@ -168,6 +189,8 @@ pub async fn refresh(
 
 /// `DELETE /logout[?scope=all]`: ends this session, or every session of the
 /// user. Idempotent: a token whose session already ended still gets 204.
+#[utoipa::path(delete, path = "/logout", tag = "accounts", params(LogoutQuery), security(("bearer" = [])),
+    responses((status = 204, description = "Session(s) ended"), (status = 401, response = Problem), (status = 422, response = Problem)))]
 pub async fn logout(
     SessionToken(claims): SessionToken,
     query: web::Query<LogoutQuery>,
@@ -197,6 +220,8 @@ pub async fn logout(
 }
 
 /// `GET /check_session`: the account the token belongs to.
+#[utoipa::path(get, path = "/check_session", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, description = "The caller's account", body = UserResponse), (status = 401, response = Problem)))]
 pub async fn check_session(user: AuthUser, db: web::Data<Db>) -> Result<web::Json<UserResponse>, ApiError> {
     let id = user.id();
     let found = db.run(move |conn| db::users::find(conn, id)).await?;

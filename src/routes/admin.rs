@@ -1,6 +1,7 @@
 //! Admin-only account management.
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::wire::{parse_limit, Page, UserResponse};
 use crate::auth::{AdminUser, Revocations};
@@ -8,25 +9,33 @@ use crate::db::sessions::SessionPolicy;
 use crate::db::users::AdminChange;
 use crate::db::{self, Db};
 use crate::domain::{Cursor, Role};
-use crate::error::{ApiError, Validator};
+use crate::error::{ApiError, Problem, Validator};
 
 use super::posts::{DEFAULT_PAGE, MAX_PAGE};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListUsersQuery {
+    /// Page size, 1–100 (default 20).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    #[param(value_type = Option<String>)]
     cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+/// An account with its number of posts.
+#[derive(Serialize, ToSchema)]
 pub struct AdminUserResponse {
     #[serde(flatten)]
     user: UserResponse,
     post_count: i64,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct RoleRequest {
+    /// `user` or `admin`.
+    #[schema(value_type = String, required = true, example = "admin")]
     role: Option<String>,
 }
 
@@ -42,6 +51,9 @@ fn admin_change<T>(change: AdminChange<T>) -> Result<T, ApiError> {
 }
 
 /// `GET /admin/users`: oldest first, with post counts.
+#[utoipa::path(get, path = "/admin/users", tag = "admin", params(ListUsersQuery), security(("bearer" = [])),
+    responses((status = 200, description = "A page of users, oldest first", body = Page<AdminUserResponse>),
+        (status = 401, response = Problem), (status = 403, response = Problem), (status = 422, response = Problem)))]
 pub async fn list_users(
     _admin: AdminUser,
     query: web::Query<ListUsersQuery>,
@@ -64,6 +76,10 @@ pub async fn list_users(
 }
 
 /// `PATCH /admin/users/{id}`: sets the role; never leaves zero admins.
+#[utoipa::path(patch, path = "/admin/users/{id}", tag = "admin", params(("id" = i64, Path, description = "User id")),
+    request_body = RoleRequest, security(("bearer" = [])),
+    responses((status = 200, description = "Updated; a changed role ends the user's sessions", body = UserResponse),
+        (status = 400, response = Problem), (status = 401, response = Problem), (status = 403, response = Problem), (status = 404, response = Problem), (status = 409, response = Problem), (status = 415, response = Problem), (status = 422, response = Problem)))]
 pub async fn update_user_role(
     admin: AdminUser,
     id: web::Path<i64>,
@@ -84,6 +100,9 @@ pub async fn update_user_role(
 }
 
 /// `DELETE /admin/users/{id}`: the account, its posts and its sessions.
+#[utoipa::path(delete, path = "/admin/users/{id}", tag = "admin", params(("id" = i64, Path, description = "User id")),
+    security(("bearer" = [])),
+    responses((status = 204, description = "Deleted with their posts; sessions revoked"), (status = 401, response = Problem), (status = 403, response = Problem), (status = 404, response = Problem), (status = 409, response = Problem)))]
 pub async fn delete_user(
     admin: AdminUser,
     id: web::Path<i64>,

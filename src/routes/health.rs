@@ -1,36 +1,51 @@
 //! Liveness, readiness and the public keys.
 use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{web, HttpResponse};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::auth::Tokens;
 use crate::db::Db;
-use crate::error::ApiError;
-
-/// The process is up.
-pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
-}
-
-/// The database answers.
-pub async fn readyz(db: web::Data<Db>) -> Result<HttpResponse, ApiError> {
-    db.run(crate::db::ping).await.map_err(|e| {
-        tracing::warn!(error = %e, "readiness check failed");
-        ApiError::Unavailable
-    })?;
-    Ok(HttpResponse::Ok().json(json!({"status": "ready"})))
-}
+use crate::error::{ApiError, Problem};
 
 /// How long verifiers may cache the JWK Set; a rotated key is published this
 /// long before it signs.
 pub const JWKS_MAX_AGE_SECS: i64 = 600;
 
-/// The JWK Set other services verify our tokens with (RFC 7517).
+/// A health answer.
+#[derive(Serialize, ToSchema)]
+pub struct StatusResponse {
+    #[schema(example = "ok")]
+    status: &'static str,
+}
+
+/// `GET /healthz`: the process is up.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process is up", body = StatusResponse)))]
+pub async fn healthz() -> web::Json<StatusResponse> {
+    web::Json(StatusResponse { status: "ok" })
+}
+
+/// `GET /readyz`: the database answers.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "Ready to serve", body = StatusResponse),
+        (status = 503, response = Problem)))]
+pub async fn readyz(db: web::Data<Db>) -> Result<web::Json<StatusResponse>, ApiError> {
+    db.run(crate::db::ping).await.map_err(|e| {
+        tracing::warn!(error = %e, "readiness check failed");
+        ApiError::Unavailable
+    })?;
+    Ok(web::Json(StatusResponse { status: "ready" }))
+}
+
+/// `GET /.well-known/jwks.json`: the JWK Set other services verify our
+/// tokens with (RFC 7517); empty under HS256.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "operations",
+    responses((status = 200, description = "RFC 7517 JWK Set, cacheable for 600 s", body = Object,
+        example = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+            "kid": "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k", "alg": "EdDSA", "use": "sig"}]}))))]
 pub async fn jwks(tokens: web::Data<Tokens>) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header(CacheControl(vec![
-            CacheDirective::Public,
-            CacheDirective::MaxAge(JWKS_MAX_AGE_SECS as u32),
-        ]))
+        .insert_header(CacheControl(vec![CacheDirective::Public, CacheDirective::MaxAge(JWKS_MAX_AGE_SECS as u32)]))
         .json(tokens.keys().jwks())
 }

@@ -3,45 +3,81 @@
 mod accounts;
 mod admin;
 mod health;
+mod openapi;
 mod posts;
 mod wire;
 
-use actix_web::{web, Resource};
+use actix_web::{web, HttpResponse, Resource};
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::ApiError;
 
 pub use health::JWKS_MAX_AGE_SECS;
+pub use openapi::ApiDoc;
+
+/// Every route the service answers, with its methods. `resource` takes the
+/// `Allow` header of its 405 from here (and refuses paths missing here); a
+/// test checks the OpenAPI document lists exactly these.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("/signup", "POST"),
+    ("/login", "POST"),
+    ("/refresh", "POST"),
+    ("/logout", "DELETE"),
+    ("/check_session", "GET"),
+    ("/posts", "GET, POST"),
+    ("/posts/{id}", "GET, PATCH, DELETE"),
+    ("/admin/users", "GET"),
+    ("/admin/users/{id}", "PATCH, DELETE"),
+    ("/.well-known/jwks.json", "GET"),
+    ("/healthz", "GET"),
+    ("/readyz", "GET"),
+    // Served by the metrics middleware and the docs page.
+    ("/metrics", "GET"),
+    ("/openapi.json", "GET"),
+    ("/docs", "GET"),
+];
 
 /// A resource whose unmatched methods get the contract's 405 with `Allow`.
-fn resource(path: &str, allow: &'static str) -> Resource {
+fn resource(path: &'static str) -> Resource {
+    let allow = ROUTES
+        .iter()
+        .find(|(p, _)| *p == path)
+        .map(|(_, allow)| *allow)
+        .unwrap_or_else(|| panic!("route {path} is missing from routes::ROUTES"));
     web::resource(path).default_service(web::to(move || async move { ApiError::MethodNotAllowed { allow } }))
 }
 
 /// Registers every route of the contract.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/signup", "POST").route(web::post().to(accounts::signup)))
-        .service(resource("/login", "POST").route(web::post().to(accounts::login)))
-        .service(resource("/refresh", "POST").route(web::post().to(accounts::refresh)))
-        .service(resource("/logout", "DELETE").route(web::delete().to(accounts::logout)))
-        .service(resource("/check_session", "GET").route(web::get().to(accounts::check_session)))
+    cfg.service(resource("/signup").route(web::post().to(accounts::signup)))
+        .service(resource("/login").route(web::post().to(accounts::login)))
+        .service(resource("/refresh").route(web::post().to(accounts::refresh)))
+        .service(resource("/logout").route(web::delete().to(accounts::logout)))
+        .service(resource("/check_session").route(web::get().to(accounts::check_session)))
         .service(
-            resource("/posts", "GET, POST")
+            resource("/posts")
                 .route(web::get().to(posts::list_posts))
                 .route(web::post().to(posts::create_post)),
         )
         .service(
-            resource("/posts/{id}", "GET, PATCH, DELETE")
+            resource("/posts/{id}")
                 .route(web::get().to(posts::get_post))
                 .route(web::patch().to(posts::update_post))
                 .route(web::delete().to(posts::delete_post)),
         )
-        .service(resource("/admin/users", "GET").route(web::get().to(admin::list_users)))
+        .service(resource("/admin/users").route(web::get().to(admin::list_users)))
         .service(
-            resource("/admin/users/{id}", "PATCH, DELETE")
+            resource("/admin/users/{id}")
                 .route(web::patch().to(admin::update_user_role))
                 .route(web::delete().to(admin::delete_user)),
         )
-        .service(resource("/.well-known/jwks.json", "GET").route(web::get().to(health::jwks)))
-        .service(resource("/healthz", "GET").route(web::get().to(health::healthz)))
-        .service(resource("/readyz", "GET").route(web::get().to(health::readyz)));
+        .service(resource("/.well-known/jwks.json").route(web::get().to(health::jwks)))
+        .service(resource("/healthz").route(web::get().to(health::healthz)))
+        .service(resource("/readyz").route(web::get().to(health::readyz)))
+        .service(resource("/docs").route(web::get().to(|| async {
+            HttpResponse::Found().insert_header(("location", "/docs/")).finish()
+        })))
+        // Swagger UI's assets are compiled into the binary: no CDN, works offline.
+        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi()));
 }

@@ -1,18 +1,21 @@
 //! Posts: anyone signed in reads; the author edits; the author or an admin deletes.
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 
 use super::wire::{parse_limit, Page, PostResponse};
 use crate::auth::AuthUser;
 use crate::db::{self, Db, DbError};
 use crate::domain::{may_delete_post, may_edit_post, Cursor, PostContent};
-use crate::error::{ApiError, Validator};
+use crate::error::{ApiError, Problem, Validator};
 
 pub const DEFAULT_PAGE: i64 = 20;
 pub const MAX_PAGE: i64 = 100;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct PostRequest {
+    /// 1–400 characters, not only whitespace, no NUL; kept exactly.
+    #[schema(value_type = String, required = true, example = "hello, world")]
     content: Option<String>,
 }
 
@@ -25,16 +28,26 @@ impl PostRequest {
 }
 
 /// Query values stay strings so a bad one is a 422 naming it.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListPostsQuery {
+    /// Page size, 1–100 (default 20).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100, example = 20)]
     limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    #[param(value_type = Option<String>)]
     cursor: Option<String>,
+    /// Only this author's posts.
+    #[param(value_type = Option<i64>, minimum = 1)]
     user_id: Option<String>,
 }
 
 const NO_POST: ApiError = ApiError::NotFound("no such post");
 
 /// `GET /posts`: newest first, keyset-paginated, optionally by one author.
+#[utoipa::path(get, path = "/posts", tag = "posts", params(ListPostsQuery), security(("bearer" = [])),
+    responses((status = 200, description = "A page of posts, newest first", body = Page<PostResponse>),
+        (status = 401, response = Problem), (status = 422, response = Problem)))]
 pub async fn list_posts(
     _user: AuthUser,
     query: web::Query<ListPostsQuery>,
@@ -57,6 +70,8 @@ pub async fn list_posts(
 }
 
 /// `POST /posts`: owned by the caller.
+#[utoipa::path(post, path = "/posts", tag = "posts", request_body = PostRequest, security(("bearer" = [])),
+    responses((status = 201, description = "Created", body = PostResponse), (status = 400, response = Problem), (status = 401, response = Problem), (status = 413, response = Problem), (status = 415, response = Problem), (status = 422, response = Problem)))]
 pub async fn create_post(
     user: AuthUser,
     body: web::Json<PostRequest>,
@@ -73,6 +88,9 @@ pub async fn create_post(
 }
 
 /// `GET /posts/{id}`.
+#[utoipa::path(get, path = "/posts/{id}", tag = "posts", params(("id" = i64, Path, description = "Post id")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The post", body = PostResponse), (status = 401, response = Problem), (status = 404, response = Problem)))]
 pub async fn get_post(
     _user: AuthUser,
     id: web::Path<i64>,
@@ -84,6 +102,9 @@ pub async fn get_post(
 }
 
 /// `PATCH /posts/{id}`: the author only.
+#[utoipa::path(patch, path = "/posts/{id}", tag = "posts", params(("id" = i64, Path, description = "Post id")),
+    request_body = PostRequest, security(("bearer" = [])),
+    responses((status = 200, description = "Updated", body = PostResponse), (status = 400, response = Problem), (status = 401, response = Problem), (status = 403, response = Problem), (status = 404, response = Problem), (status = 413, response = Problem), (status = 415, response = Problem), (status = 422, response = Problem)))]
 pub async fn update_post(
     user: AuthUser,
     id: web::Path<i64>,
@@ -101,6 +122,9 @@ pub async fn update_post(
 }
 
 /// `DELETE /posts/{id}`: the author or an admin.
+#[utoipa::path(delete, path = "/posts/{id}", tag = "posts", params(("id" = i64, Path, description = "Post id")),
+    security(("bearer" = [])),
+    responses((status = 204, description = "Deleted"), (status = 401, response = Problem), (status = 403, response = Problem), (status = 404, response = Problem)))]
 pub async fn delete_post(
     user: AuthUser,
     id: web::Path<i64>,

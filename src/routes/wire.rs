@@ -4,14 +4,17 @@ use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::HttpResponse;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::auth::IssuedToken;
 use crate::domain::{Cursor, Post, User};
 
-#[derive(Serialize)]
+/// An account.
+#[derive(Serialize, ToSchema)]
 pub struct UserResponse {
     pub id: i64,
     pub username: String,
+    #[schema(example = "user")]
     pub role: &'static str,
     pub created_at: DateTime<Utc>,
 }
@@ -22,13 +25,15 @@ impl From<User> for UserResponse {
     }
 }
 
-#[derive(Serialize)]
+/// A post's author.
+#[derive(Serialize, ToSchema)]
 pub struct AuthorResponse {
     pub id: i64,
     pub username: String,
 }
 
-#[derive(Serialize)]
+/// A post.
+#[derive(Serialize, ToSchema)]
 pub struct PostResponse {
     pub id: i64,
     pub content: String,
@@ -50,9 +55,10 @@ impl From<Post> for PostResponse {
 }
 
 /// One page of a keyset-paginated list.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
+    /// Pass back as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
 }
 
@@ -72,12 +78,17 @@ impl<T> Page<T> {
     }
 }
 
-/// The body of signup, login and refresh answers.
-#[derive(Serialize)]
+/// The body of signup, login and refresh answers (sent with
+/// `Cache-Control: no-store`).
+#[derive(Serialize, ToSchema)]
 pub struct TokenResponse {
     pub access_token: String,
+    #[schema(example = "Bearer")]
     pub token_type: &'static str,
+    /// Access token lifetime in seconds.
+    #[schema(example = 900)]
     pub expires_in: i64,
+    /// Opaque; use once with `POST /refresh`.
     pub refresh_token: String,
     pub user: UserResponse,
 }

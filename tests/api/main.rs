@@ -6,6 +6,7 @@ mod accounts;
 mod admin;
 mod errors;
 mod health;
+mod openapi;
 mod ops;
 mod posts;
 mod sessions;

@@ -1,0 +1,57 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations so it
+//! cannot drift from the code, and the offline docs page.
+use utoipa::openapi::path::{HttpMethod, OperationBuilder};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+
+use super::{accounts, admin, health, posts};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "warrant",
+        description = "A stateless JWT-bearer identity service. Errors are RFC 9457 problem details \
+            (`application/problem+json`) with a stable `code`; access tokens are EdDSA (or HS256) JWTs \
+            verifiable with `/.well-known/jwks.json`.",
+        license(name = "MIT")
+    ),
+    paths(
+        accounts::signup, accounts::login, accounts::refresh, accounts::logout, accounts::check_session,
+        posts::list_posts, posts::create_post, posts::get_post, posts::update_post, posts::delete_post,
+        admin::list_users, admin::update_user_role, admin::delete_user,
+        health::jwks, health::healthz, health::readyz,
+    ),
+    components(schemas(crate::error::FieldError), responses(crate::error::Problem)),
+    modifiers(&Operations),
+    tags(
+        (name = "accounts", description = "Signup, login, sessions"),
+        (name = "posts", description = "Posts owned by users"),
+        (name = "admin", description = "Admin-only account management"),
+        (name = "operations", description = "Health, keys, metrics, documentation"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The bearer scheme, and the routes served by middleware rather than handlers.
+struct Operations;
+
+impl Modify for Operations {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+        for (path, summary, content_type) in [
+            ("/metrics", "Prometheus metrics (text format 0.0.4)", "text/plain"),
+            ("/openapi.json", "This OpenAPI 3.1 document", "application/json"),
+            ("/docs", "Interactive API documentation (served offline)", "text/html"),
+        ] {
+            let response = ResponseBuilder::new().description(summary).content(content_type, ContentBuilder::new().build());
+            let operation =
+                OperationBuilder::new().tag("operations").summary(Some(summary)).response("200", response).build();
+            openapi.paths.add_path_operation(path, vec![HttpMethod::Get], operation);
+        }
+    }
+}

@@ -1,0 +1,76 @@
+use std::collections::BTreeSet;
+
+use reqwest::Method;
+use serde_json::Value;
+use warrant::routes::ROUTES;
+
+use crate::helpers::{spawn_app, Backend};
+
+fn registered() -> BTreeSet<(String, String)> {
+    ROUTES
+        .iter()
+        .flat_map(|(path, methods)| methods.split(", ").map(move |m| (path.to_string(), m.to_lowercase())))
+        .collect()
+}
+
+fn documented(doc: &Value) -> BTreeSet<(String, String)> {
+    doc["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object().unwrap().keys().filter(|k| *k != "parameters").map(move |m| (path.clone(), m.clone()))
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn every_registered_route_is_documented_and_every_documented_route_is_served() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let res = app.call(Method::GET, "/openapi.json", None, None).await;
+    let doc = res.assert_status(200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "OpenAPI 3.1");
+    assert_eq!(documented(doc), registered());
+
+    for (path, method) in registered() {
+        let concrete = path.replace("{id}", "1");
+        let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let res = app.raw(method.clone(), &concrete).send().await.unwrap();
+        assert!(![404, 405].contains(&res.status().as_u16()), "{method} {path} is not served: {}", res.status());
+    }
+}
+
+#[actix_web::test]
+async fn errors_are_documented_as_problem_details_and_protected_routes_as_bearer() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let doc = app.call(Method::GET, "/openapi.json", None, None).await.body;
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    let problem = &doc["components"]["responses"]["Problem"]["content"];
+    assert!(problem.get("application/problem+json").is_some(), "{problem}");
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            for (status, response) in responses.iter().filter(|(s, _)| s.starts_with('4') || s.starts_with('5')) {
+                assert_eq!(response["$ref"], "#/components/responses/Problem", "{method} {path} {status}");
+            }
+            if op.get("security").is_some() {
+                assert!(responses.contains_key("401"), "{method} {path} documents its 401");
+            }
+        }
+    }
+}
+
+#[actix_web::test]
+async fn the_docs_page_is_served_without_any_external_asset() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let res = app.client.get(format!("{}/docs", app.base)).send().await.unwrap();
+    assert_eq!(res.status(), 200, "redirected to /docs/");
+    let html = res.text().await.unwrap();
+    assert!(html.to_lowercase().contains("swagger"));
+    for external in ["src=\"http", "href=\"http", "src=\"//", "href=\"//"] {
+        assert!(!html.contains(external), "the page loads {external}…: {html}");
+    }
+    let init = app.client.get(format!("{}/docs/swagger-initializer.js", app.base)).send().await.unwrap();
+    assert_eq!(init.status(), 200);
+    assert!(init.text().await.unwrap().contains("/openapi.json"));
+}
