@@ -46,6 +46,9 @@ pub async fn readyz(db: web::Data<Db>) -> Result<web::Json<StatusResponse>, ApiE
             "kid": "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k", "alg": "EdDSA", "use": "sig"}]}))))]
 pub async fn jwks(tokens: web::Data<Tokens>) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header(CacheControl(vec![CacheDirective::Public, CacheDirective::MaxAge(JWKS_MAX_AGE_SECS as u32)]))
+        .insert_header(CacheControl(vec![
+            CacheDirective::Public,
+            CacheDirective::MaxAge(JWKS_MAX_AGE_SECS as u32),
+        ]))
         .json(tokens.keys().jwks())
 }

@@ -75,9 +75,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/.well-known/jwks.json").route(web::get().to(health::jwks)))
         .service(resource("/healthz").route(web::get().to(health::healthz)))
         .service(resource("/readyz").route(web::get().to(health::readyz)))
-        .service(resource("/docs").route(web::get().to(|| async {
-            HttpResponse::Found().insert_header(("location", "/docs/")).finish()
-        })))
+        .service(resource("/docs").route(
+            web::get().to(|| async { HttpResponse::Found().insert_header(("location", "/docs/")).finish() }),
+        ))
         // Swagger UI's assets are compiled into the binary: no CDN, works offline.
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi()));
 }

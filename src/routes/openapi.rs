@@ -41,16 +41,23 @@ impl Modify for Operations {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build(),
+            ),
         );
         for (path, summary, content_type) in [
             ("/metrics", "Prometheus metrics (text format 0.0.4)", "text/plain"),
             ("/openapi.json", "This OpenAPI 3.1 document", "application/json"),
             ("/docs", "Interactive API documentation (served offline)", "text/html"),
         ] {
-            let response = ResponseBuilder::new().description(summary).content(content_type, ContentBuilder::new().build());
-            let operation =
-                OperationBuilder::new().tag("operations").summary(Some(summary)).response("200", response).build();
+            let response = ResponseBuilder::new()
+                .description(summary)
+                .content(content_type, ContentBuilder::new().build());
+            let operation = OperationBuilder::new()
+                .tag("operations")
+                .summary(Some(summary))
+                .response("200", response)
+                .build();
             openapi.paths.add_path_operation(path, vec![HttpMethod::Get], operation);
         }
     }

@@ -19,7 +19,11 @@ fn documented(doc: &Value) -> BTreeSet<(String, String)> {
         .expect("paths")
         .iter()
         .flat_map(|(path, item)| {
-            item.as_object().unwrap().keys().filter(|k| *k != "parameters").map(move |m| (path.clone(), m.clone()))
+            item.as_object()
+                .unwrap()
+                .keys()
+                .filter(|k| *k != "parameters")
+                .map(move |m| (path.clone(), m.clone()))
         })
         .collect()
 }
@@ -36,7 +40,11 @@ async fn every_registered_route_is_documented_and_every_documented_route_is_serv
         let concrete = path.replace("{id}", "1");
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let res = app.raw(method.clone(), &concrete).send().await.unwrap();
-        assert!(![404, 405].contains(&res.status().as_u16()), "{method} {path} is not served: {}", res.status());
+        assert!(
+            ![404, 405].contains(&res.status().as_u16()),
+            "{method} {path} is not served: {}",
+            res.status()
+        );
     }
 }
 
@@ -50,7 +58,9 @@ async fn errors_are_documented_as_problem_details_and_protected_routes_as_bearer
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             let responses = op["responses"].as_object().unwrap();
-            for (status, response) in responses.iter().filter(|(s, _)| s.starts_with('4') || s.starts_with('5')) {
+            for (status, response) in
+                responses.iter().filter(|(s, _)| s.starts_with('4') || s.starts_with('5'))
+            {
                 assert_eq!(response["$ref"], "#/components/responses/Problem", "{method} {path} {status}");
             }
             if op.get("security").is_some() {
