@@ -117,6 +117,22 @@ impl Tokens {
         Ok(IssuedToken { token: encode(&header, &claims, key)?, expires_in: self.ttl_secs })
     }
 
+    /// Reads the claims without any check. Only in the `bench-skip-auth`
+    /// build, which measures what verification costs.
+    #[cfg(feature = "bench-skip-auth")]
+    pub fn decode_unchecked(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let claims = jsonwebtoken::dangerous::insecure_decode::<Claims>(token)
+            .map_err(|_| TokenError::Invalid("malformed token"))?
+            .claims;
+        Ok(AccessClaims {
+            user_id: claims.sub.parse().map_err(|_| TokenError::Invalid("malformed subject"))?,
+            role: claims.role.parse().map_err(|_| TokenError::Invalid("unknown role"))?,
+            username: claims.username,
+            session_id: claims.sid,
+            expires_at: claims.exp,
+        })
+    }
+
     /// Checks signature, algorithm, `typ`, `iss`, `aud`, `exp` and `nbf`.
     /// Header URLs and embedded keys (`jku`, `x5u`, `jwk`) are never used.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# warrant benchmark: builds release, seeds a database, starts warrant, drives
+# load with wrk on 127.0.0.1 and prints one table, with every rate also as a
+# ratio to GET /healthz measured in the same run. Stops all it started.
+#
+#   bench/run.sh [--db sqlite|postgres] [--posts N] [--duration SECONDS] [--smoke] [--no-auth-cost]
+#
+# --db postgres uses $BENCH_DATABASE_URL (default
+# postgres://postgres@127.0.0.1:5432/warrant_bench; the database is recreated).
+# --smoke: 2 s per scenario on 1,000 posts, for CI. --no-auth-cost skips the
+# second build that measures the auth layer's share.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+db=sqlite posts=100000 users=1000 duration=10 auth_cost=1 smoke=0
+while [ $# -gt 0 ]; do
+    case $1 in
+        --db) db=$2; shift ;;
+        --posts) posts=$2; shift ;;
+        --duration) duration=$2; shift ;;
+        --smoke) smoke=1 duration=2 posts=1000 auth_cost=0 ;;
+        --no-auth-cost) auth_cost=0 ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+threads=2 conns=64 password="bench password 1"
+
+command -v wrk >/dev/null || {
+    echo "wrk is missing; installing it from Debian" >&2
+    if [ "$(id -u)" = 0 ]; then apt-get install -y -qq wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+    else sudo apt-get install -y -qq wrk >/dev/null; fi
+}
+
+work=$(mktemp -d /tmp/warrant-bench.XXXXXX)
+server_pid=
+stop_server() {
+    if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+    server_pid=
+}
+trap 'stop_server; jobs -p | xargs -r kill 2>/dev/null; rm -rf "$work"' EXIT
+
+case $db in
+    sqlite) url="$work/bench.db" ;;
+    postgres) url=${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/warrant_bench} ;;
+    *) echo "--db must be sqlite or postgres" >&2; exit 2 ;;
+esac
+
+echo "building (release)…" >&2
+if [ $auth_cost = 1 ]; then
+    cargo build --release --quiet --features bench-skip-auth --bin warrant
+    cp target/release/warrant "$work/warrant-skip-auth"
+fi
+cargo build --release --quiet --bin warrant --example seed
+bin=target/release/warrant
+
+echo "seeding $users users and $posts posts ($db)…" >&2
+verify_ms=$(target/release/examples/seed "$url" "$users" "$posts" | sed -n 's/^verify_ms=//p')
+
+start_server() { # binary
+    WARRANT_BIND=127.0.0.1:0 DATABASE_URL=$url WARRANT_LOG=warn,warrant::startup=info \
+        WARRANT_RATE_LIMIT_PER_MIN=0 "$1" serve 2>"$work/server.log" &
+    server_pid=$!
+    base=
+    for _ in $(seq 200); do
+        base=$(grep -o 'listening on http://[0-9.:]*' "$work/server.log" | sed 's/listening on //' | head -n 1) || true
+        [ -n "$base" ] && break
+        sleep 0.05
+    done
+    [ -n "$base" ] || { cat "$work/server.log" >&2; exit 1; }
+}
+
+post_json() { # path body -> response body
+    python3 - "$base$1" "$2" <<'PY'
+import sys, urllib.request
+req = urllib.request.Request(sys.argv[1], data=sys.argv[2].encode(), headers={"Content-Type": "application/json"})
+print(urllib.request.urlopen(req).read().decode())
+PY
+}
+field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+
+login() { post_json /login "{\"username\":\"user$1\",\"password\":\"$password\"}"; }
+
+start_server "$bin"
+export TOKEN MAX_POST_ID=$posts USERS=$users PASSWORD=$password THREADS=$threads REFRESH_TOKENS
+TOKEN=$(login 1 | field access_token)
+REFRESH_TOKENS=$(for i in $(seq $conns); do login "$i" | field refresh_token; done | paste -sd, -)
+
+results="$work/results"
+run() { # name script connections
+    local line
+    line=$(wrk -t$threads -c"$3" -d"${duration}s" --latency -s "bench/scenarios/$2.lua" "$base" | grep '^RESULT')
+    echo "$1 $line" >>"$results"
+}
+
+echo "running scenarios, ${duration}s each…" >&2
+run "GET /healthz" healthz $conns
+run "GET /posts?limit=20" list $conns
+run "GET /posts/{id}" get $conns
+run "POST /posts" create $conns
+run "POST /login (64 conc.)" login 64
+# The same login flood, with /healthz measured beside it.
+wrk -t1 -c64 -d"${duration}s" -s bench/scenarios/login.lua "$base" >/dev/null &
+flood=$!
+sleep 0.5
+run "GET /healthz during login flood" healthz 4
+wait $flood
+run "POST /refresh" refresh $conns
+run "mix 80/15/5" mix $conns
+hwm_kib=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$server_pid/status")
+stop_server
+
+if [ $auth_cost = 1 ]; then
+    start_server "$work/warrant-skip-auth"
+    run "GET /posts/{id} without auth checks" get $conns
+    stop_server
+fi
+
+healthz_rps=$(awk '$0 ~ /^GET \/healthz RESULT/ { sub("rps=", "", $4); print $4 }' "$results")
+cores=$(nproc)
+printf '\nwarrant bench: %s, %s posts, %s users, %s s per scenario, wrk -t%s, %s cores\n\n' \
+    "$db" "$posts" "$users" "$duration" "$threads" "$cores"
+printf '| scenario | req/s | p50 ms | p99 ms | errors | × healthz |\n|---|---:|---:|---:|---:|---:|\n'
+while read -r line; do
+    name=${line%% RESULT*}
+    eval "$(echo "${line#* RESULT }" | tr ' ' '\n' | sed 's/^/r_/')"
+    awk -v n="$name" -v rps="$r_rps" -v p50="$r_p50_ms" -v p99="$r_p99_ms" -v err="$r_errors" -v h="$healthz_rps" \
+        'BEGIN { printf "| %s | %.0f | %.2f | %.2f | %d | %.3f |\n", n, rps, p50, p99, err, rps / h }'
+done <"$results"
+awk -v v="$verify_ms" -v c="$cores" \
+    'BEGIN { printf "\nhashing ceiling: %d cores / %.2f ms per argon2 verify = %.0f logins/s\n", c, v, c * 1000 / v }'
+awk -v k="$hwm_kib" 'BEGIN { printf "peak resident memory after the mixed run (VmHWM): %.1f MiB\n", k / 1024 }'

@@ -1,0 +1,2 @@
+dofile("bench/scenarios/report.lua")
+request = function() return wrk.format("GET", "/healthz") end

@@ -1,0 +1,2 @@
+dofile("bench/scenarios/report.lua")
+request = function() return wrk.format("GET", "/posts?limit=20", auth) end

@@ -1,0 +1,2 @@
+dofile("bench/scenarios/report.lua")
+request = login_request
