@@ -84,7 +84,10 @@ login() { post_json /login "{\"username\":\"user$1\",\"password\":\"$password\"}
 start_server "$bin"
 export TOKEN MAX_POST_ID=$posts USERS=$users PASSWORD=$password THREADS=$threads REFRESH_TOKENS
 TOKEN=$(login 1 | field access_token)
-REFRESH_TOKENS=$(for i in $(seq $conns); do login "$i" | field refresh_token; done | paste -sd, -)
+# Twice as many sessions as connections: wrk asks a script for more requests
+# than it has connections (a spare per thread), and a refresh must never
+# reuse a token.
+REFRESH_TOKENS=$(for i in $(seq $((2 * conns))); do login "$i" | field refresh_token; done | paste -sd, -)
 
 results="$work/results"
 run() { # name script connections

@@ -59,8 +59,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rounds = 20;
     let started = Instant::now();
     for _ in 0..rounds {
-        argon2::PasswordVerifier::<str>::verify_password(&argon2::Argon2::default(), BENCH_PASSWORD.as_bytes(), &hash)
-            .map_err(|e| e.to_string())?;
+        argon2::PasswordVerifier::<str>::verify_password(
+            &argon2::Argon2::default(),
+            BENCH_PASSWORD.as_bytes(),
+            &hash,
+        )
+        .map_err(|e| e.to_string())?;
     }
     println!("verify_ms={:.2}", started.elapsed().as_secs_f64() * 1000.0 / rounds as f64);
     Ok(())

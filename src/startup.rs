@@ -106,6 +106,8 @@ impl Application {
             limiter.clone().into_inner(),
             reload_keys.then_some(policy.revocation),
         ));
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let pool_size = config.db_pool_size as usize;
         let db = web::Data::new(db);
         let policy = web::Data::new(policy);
         let cors_origins = config.cors_origins.clone();
@@ -130,6 +132,10 @@ impl Application {
         // On SIGTERM/SIGINT: stop accepting, let in-flight requests finish
         // (at most this long), then return so the pool closes and we exit 0.
         .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+        .workers(workers)
+        // Queries wait for a pooled connection anyway: more blocking threads
+        // than connections only add context switches.
+        .worker_max_blocking_threads(pool_size.div_ceil(workers).max(1))
         .listen(listener)
         .map_err(&bind_error)?
         .run();
@@ -174,6 +180,7 @@ async fn maintain(
         }
         if tick % KEY_RELOAD_EVERY == 0 {
             revocations.prune();
+            tokens.prune_verified();
             limiter.shrink();
             if let Some(retire_after) = retire_after {
                 match db

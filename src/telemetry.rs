@@ -1,4 +1,6 @@
 //! Logging setup and the per-request span that carries the request id.
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -26,13 +28,22 @@ pub fn init(config: &LogConfig) {
     };
 }
 
+/// A process-unique request id: a random per-process prefix and a counter,
+/// so no system call is spent per request.
+fn next_request_id() -> String {
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let prefix = PREFIX.get_or_init(|| crate::auth::random_token(6));
+    format!("{prefix}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
 /// Wraps each request in a span with a fresh request id, logs its outcome,
 /// and returns the id in `x-request-id`.
 pub async fn request_span(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let request_id = crate::auth::random_token(9);
+    let request_id = next_request_id();
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,

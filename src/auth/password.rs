@@ -1,10 +1,15 @@
-//! Argon2id hashing, off the async workers and capped in concurrency so a
-//! login flood queues instead of stalling every other route.
-use std::sync::Arc;
+//! Argon2id hashing on a few dedicated threads, off the async workers and
+//! capped in concurrency, so a login flood queues instead of stalling every
+//! other route. Dedicated threads also bound memory: each keeps at most one
+//! 19 MiB argon2 block in its allocator arena.
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier};
-use argon2::Argon2;
+use std::cell::RefCell;
+
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use prometheus::IntGauge;
 use tokio::sync::Semaphore;
 
@@ -21,23 +26,98 @@ pub enum HashError {
     Failed(String),
 }
 
+/// Random salt bytes per hash (RFC 9106 recommends 16).
+const SALT_BYTES: usize = 16;
+/// Hash output bytes.
+const OUTPUT_BYTES: usize = 32;
+
+thread_local! {
+    /// Each hashing thread's argon2 working memory (19 MiB with the default
+    /// parameters), allocated once and reused: allocating it per hash left
+    /// the allocator holding several copies per thread.
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+fn hash_into(argon2: &Argon2<'_>, password: &[u8], salt: &[u8], out: &mut [u8]) -> Result<(), String> {
+    let blocks = argon2.params().block_count();
+    MEMORY.with(|memory| {
+        let mut memory = memory.borrow_mut();
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::default());
+        }
+        argon2
+            .hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
+            .map_err(|e| e.to_string())
+    })
+}
+
 /// Hashes a password with argon2id and the crate's default (OWASP minimum)
 /// parameters, returning the PHC string.
 pub fn hash_password(password: &Password) -> Result<String, HashError> {
-    Argon2::default()
-        .hash_password(password.expose().as_bytes())
-        .map(|hash| hash.to_string())
-        .map_err(|e| HashError::Failed(e.to_string()))
+    let failed = |e: String| HashError::Failed(e);
+    let argon2 = Argon2::default();
+    let mut salt = [0u8; SALT_BYTES];
+    getrandom::fill(&mut salt).map_err(|e| failed(e.to_string()))?;
+    let mut out = [0u8; OUTPUT_BYTES];
+    hash_into(&argon2, password.expose().as_bytes(), &salt, &mut out).map_err(failed)?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(argon2.params()).map_err(|e| failed(e.to_string()))?,
+        salt: Some(Salt::new(&salt).map_err(|e| failed(e.to_string()))?),
+        hash: Some(Output::new(&out).map_err(|e| failed(e.to_string()))?),
+    };
+    Ok(phc.to_string())
 }
 
+/// Whether `password` matches the argon2id PHC string `phc` (compared in
+/// constant time); false for anything unparsable.
 fn verify_password(password: &str, phc: &str) -> bool {
-    PasswordVerifier::<str>::verify_password(&Argon2::default(), password.as_bytes(), phc).is_ok()
+    let check = || -> Option<bool> {
+        let hash = PasswordHash::new(phc).ok()?;
+        if hash.algorithm != Algorithm::Argon2id.ident() {
+            return None;
+        }
+        let version = hash.version.map_or(Ok(Version::V0x13), Version::try_from).ok()?;
+        let argon2 = Argon2::new(Algorithm::Argon2id, version, Params::try_from(&hash).ok()?);
+        let (salt, expected) = (hash.salt?, hash.hash?);
+        let mut out = vec![0u8; expected.len()];
+        hash_into(&argon2, password.as_bytes(), &salt, &mut out).ok()?;
+        Some(Output::new(&out).ok()? == expected)
+    };
+    check().unwrap_or(false)
 }
 
-/// Runs argon2 on the blocking pool, at most `concurrency` at a time.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Starts `n` threads that run jobs from the returned sender until it is dropped.
+fn spawn_hash_threads(n: usize) -> Result<mpsc::Sender<Job>, HashError> {
+    let (sender, receiver) = mpsc::channel::<Job>();
+    let receiver = Arc::new(Mutex::new(receiver));
+    for i in 0..n {
+        let receiver = receiver.clone();
+        std::thread::Builder::new()
+            .name(format!("argon2-{i}"))
+            .spawn(move || loop {
+                let job = match receiver.lock() {
+                    Ok(receiver) => receiver.recv(),
+                    Err(_) => return,
+                };
+                match job {
+                    Ok(job) => job(),
+                    Err(_) => return,
+                }
+            })
+            .map_err(|e| HashError::Failed(format!("cannot start hashing threads: {e}")))?;
+    }
+    Ok(sender)
+}
+
+/// Runs argon2 on its own threads, at most `concurrency` at a time.
 #[derive(Clone)]
 pub struct PasswordHasher {
     slots: Arc<Semaphore>,
+    jobs: mpsc::Sender<Job>,
     /// A real hash of a random password, verified against when the user does
     /// not exist, so an unknown name costs the same as a wrong password.
     dummy_hash: Arc<str>,
@@ -58,7 +138,16 @@ impl PasswordHasher {
     pub fn new(concurrency: usize, in_flight: IntGauge) -> Result<Self, HashError> {
         let dummy = Password::parse(crate::auth::random_token(24)).map_err(HashError::Failed)?;
         let slots = Arc::new(Semaphore::new(concurrency));
-        Ok(Self { slots, dummy_hash: hash_password(&dummy)?.into(), in_flight })
+        let jobs = spawn_hash_threads(concurrency)?;
+        // On a hashing thread, so no other thread keeps argon2 memory.
+        let (done, dummy_hash) = mpsc::channel();
+        let job: Job = Box::new(move || {
+            let _ = done.send(hash_password(&dummy));
+        });
+        jobs.send(job).map_err(|_| HashError::Failed("hashing threads stopped".into()))?;
+        let dummy_hash =
+            dummy_hash.recv().map_err(|_| HashError::Failed("hashing thread panicked".into()))??;
+        Ok(Self { slots, jobs, dummy_hash: dummy_hash.into(), in_flight })
     }
 
     async fn run<T: Send + 'static>(
@@ -72,7 +161,13 @@ impl PasswordHasher {
             .await
             .map_err(|_| HashError::Busy)?
             .map_err(|e| HashError::Failed(e.to_string()))?;
-        actix_web::web::block(work).await.map_err(|e| HashError::Failed(e.to_string()))
+        // One slot per thread: the job starts at once.
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = done.send(work());
+        });
+        self.jobs.send(job).map_err(|_| HashError::Failed("hashing threads stopped".into()))?;
+        result.await.map_err(|_| HashError::Failed("hashing thread panicked".into()))
     }
 
     pub async fn hash(&self, password: Password) -> Result<String, HashError> {
@@ -106,5 +201,11 @@ mod tests {
         assert!(verify_password("correct horse battery", &phc));
         assert!(!verify_password("correct horse battery!", &phc));
         assert!(!verify_password("anything", "not a phc string"));
+        // Hashes made the usual way (password-hash's hasher) verify too.
+        let standard = argon2::password_hash::PasswordHasher::hash_password(&Argon2::default(), b"other pw")
+            .unwrap()
+            .to_string();
+        assert!(verify_password("other pw", &standard));
+        assert!(!verify_password("other pw!", &standard));
     }
 }
