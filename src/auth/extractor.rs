@@ -6,7 +6,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{web, FromRequest, HttpRequest};
 
-use super::{AccessClaims, Revocations, Tokens};
+use super::{AccessClaims, Tokens};
 use crate::domain::{Actor, Role};
 use crate::error::ApiError;
 
@@ -73,7 +73,7 @@ fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
 #[cfg(not(feature = "bench-skip-auth"))]
 fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
     let claims = verify(req)?;
-    if app_data::<Revocations>(req)?.is_revoked(&claims.session_id) {
+    if app_data::<super::Revocations>(req)?.is_revoked(&claims.session_id) {
         return Err(ApiError::TokenRevoked);
     }
     Ok(AuthUser(claims))

@@ -126,7 +126,16 @@ struct Manager {
 impl Manager {
     fn connect(&self) -> Result<DbConn, diesel::ConnectionError> {
         match &self.url {
-            DatabaseUrl::Postgres(url) => PgConnection::establish(url).map(DbConn::Pg),
+            DatabaseUrl::Postgres(url) => {
+                let mut conn = PgConnection::establish(url)?;
+                // Our statements are all short indexed lookups whose best plan
+                // does not depend on the values bound. Without this,
+                // PostgreSQL re-plans each cached statement with a LIMIT
+                // parameter on every execution (custom plans look cheaper).
+                conn.batch_execute("SET plan_cache_mode = force_generic_plan")
+                    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConn::Pg(conn))
+            }
             DatabaseUrl::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(path)?;
                 // busy_timeout first, so the rest wait instead of failing; WAL
