@@ -41,6 +41,20 @@ pub struct AccessClaims {
     pub expires_at: i64,
 }
 
+impl TryFrom<Claims> for AccessClaims {
+    type Error = TokenError;
+
+    fn try_from(claims: Claims) -> Result<Self, TokenError> {
+        Ok(AccessClaims {
+            user_id: claims.sub.parse().map_err(|_| TokenError::Invalid("malformed subject"))?,
+            role: claims.role.parse().map_err(|_| TokenError::Invalid("unknown role"))?,
+            username: claims.username,
+            session_id: claims.sid,
+            expires_at: claims.exp,
+        })
+    }
+}
+
 /// Why a token was refused. The reason goes into `detail`; it names the
 /// failed check, never secret material.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -149,13 +163,7 @@ impl Tokens {
         let claims = jsonwebtoken::dangerous::insecure_decode::<Claims>(token)
             .map_err(|_| TokenError::Invalid("malformed token"))?
             .claims;
-        Ok(AccessClaims {
-            user_id: claims.sub.parse().map_err(|_| TokenError::Invalid("malformed subject"))?,
-            role: claims.role.parse().map_err(|_| TokenError::Invalid("unknown role"))?,
-            username: claims.username,
-            session_id: claims.sid,
-            expires_at: claims.exp,
-        })
+        AccessClaims::try_from(claims)
     }
 
     /// Checks signature, algorithm, `typ`, `iss`, `aud`, `exp` and `nbf`.
@@ -202,13 +210,7 @@ impl Tokens {
                 _ => TokenError::Invalid("malformed token"),
             })?
             .claims;
-        Ok(AccessClaims {
-            user_id: claims.sub.parse().map_err(|_| TokenError::Invalid("malformed subject"))?,
-            role: claims.role.parse().map_err(|_| TokenError::Invalid("unknown role"))?,
-            username: claims.username,
-            session_id: claims.sid,
-            expires_at: claims.exp,
-        })
+        AccessClaims::try_from(claims)
     }
 }
 

@@ -3,15 +3,13 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::wire::{parse_limit, Page, UserResponse};
+use super::wire::{page_params, Page, UserResponse};
 use crate::auth::{AdminUser, Revocations};
 use crate::db::sessions::SessionPolicy;
 use crate::db::users::AdminChange;
 use crate::db::{self, Db};
 use crate::domain::{Cursor, Role};
 use crate::error::{ApiError, Problem, Validator};
-
-use super::posts::{DEFAULT_PAGE, MAX_PAGE};
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -61,10 +59,8 @@ pub async fn list_users(
 ) -> Result<web::Json<Page<AdminUserResponse>>, ApiError> {
     let query = query.into_inner();
     let mut v = Validator::default();
-    let limit = v.optional("limit", query.limit, |raw| parse_limit(raw, MAX_PAGE));
-    let cursor = v.optional("cursor", query.cursor, |raw| Cursor::decode(&raw));
-    let (limit, cursor) = v.finish(limit.zip(cursor))?;
-    let limit = limit.unwrap_or(DEFAULT_PAGE);
+    let page = page_params(&mut v, query.limit, query.cursor);
+    let (limit, cursor) = v.finish(page)?;
     let rows =
         db.run(move |conn| db::users::list_with_post_counts(conn, cursor.map(Cursor::id), limit + 1)).await?;
     Ok(web::Json(Page::from_rows(

@@ -3,14 +3,11 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::wire::{parse_limit, Page, PostResponse};
+use super::wire::{page_params, Page, PostResponse};
 use crate::auth::AuthUser;
 use crate::db::{self, Db, DbError};
 use crate::domain::{may_delete_post, may_edit_post, Cursor, PostContent};
 use crate::error::{ApiError, Problem, Validator};
-
-pub const DEFAULT_PAGE: i64 = 20;
-pub const MAX_PAGE: i64 = 100;
 
 #[derive(Deserialize, ToSchema)]
 pub struct PostRequest {
@@ -55,16 +52,14 @@ pub async fn list_posts(
 ) -> Result<web::Json<Page<PostResponse>>, ApiError> {
     let query = query.into_inner();
     let mut v = Validator::default();
-    let limit = v.optional("limit", query.limit, |raw| parse_limit(raw, MAX_PAGE));
-    let cursor = v.optional("cursor", query.cursor, |raw| Cursor::decode(&raw));
+    let page = page_params(&mut v, query.limit, query.cursor);
     let author = v.optional("user_id", query.user_id, |raw| {
         raw.parse::<i64>()
             .ok()
             .filter(|id| *id > 0)
             .ok_or_else(|| "must be a positive whole number".to_string())
     });
-    let ((limit, cursor), author) = v.finish(limit.zip(cursor).zip(author))?;
-    let limit = limit.unwrap_or(DEFAULT_PAGE);
+    let ((limit, cursor), author) = v.finish(page.zip(author))?;
     let rows = db.run(move |conn| db::posts::list(conn, author, cursor.map(Cursor::id), limit + 1)).await?;
     Ok(web::Json(Page::from_rows(rows, limit as usize, |p| p.id, PostResponse::from)))
 }

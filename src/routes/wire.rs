@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use crate::auth::IssuedToken;
 use crate::domain::{Cursor, Post, User};
+use crate::error::Validator;
 
 /// An account.
 #[derive(Serialize, ToSchema)]
@@ -110,10 +111,22 @@ impl TokenResponse {
     }
 }
 
-/// Parses a page size: 1–`max`, `default` when absent.
-pub fn parse_limit(raw: String, max: i64) -> Result<i64, String> {
-    match raw.parse::<i64>() {
-        Ok(n) if (1..=max).contains(&n) => Ok(n),
-        _ => Err(format!("must be a whole number from 1 to {max}")),
-    }
+/// Page size when `limit` is absent.
+pub const DEFAULT_PAGE: i64 = 20;
+/// Largest `limit`.
+pub const MAX_PAGE: i64 = 100;
+
+/// Parses the `limit` and `cursor` query parameters of a list route into
+/// the page size (default [`DEFAULT_PAGE`]) and where to resume.
+pub fn page_params(
+    v: &mut Validator,
+    limit: Option<String>,
+    cursor: Option<String>,
+) -> Option<(i64, Option<Cursor>)> {
+    let limit = v.optional("limit", limit, |raw| match raw.parse::<i64>() {
+        Ok(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        _ => Err(format!("must be a whole number from 1 to {MAX_PAGE}")),
+    });
+    let cursor = v.optional("cursor", cursor, |raw| Cursor::decode(&raw));
+    limit.zip(cursor).map(|(limit, cursor)| (limit.unwrap_or(DEFAULT_PAGE), cursor))
 }
