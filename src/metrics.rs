@@ -60,9 +60,4 @@ impl Metrics {
             .map_err(|e| prometheus::Error::Msg(e.to_string()))?;
         Ok((metrics, middleware))
     }
-
-    /// Counts ended sessions.
-    pub fn revoked(&self, count: usize) {
-        self.sessions_revoked.inc_by(count as u64);
-    }
 }

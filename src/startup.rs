@@ -147,10 +147,6 @@ impl Application {
         self.addr
     }
 
-    pub fn port(&self) -> u16 {
-        self.addr.port()
-    }
-
     /// Serves until the server is stopped (SIGINT/SIGTERM), keeping the
     /// revocation list and keys in step with the database meanwhile.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

@@ -74,12 +74,4 @@ impl Revocations {
         let now = chrono::Utc::now().timestamp();
         self.ended.write().unwrap_or_else(PoisonError::into_inner).retain(|_, until| *until > now);
     }
-
-    pub fn len(&self) -> usize {
-        self.ended.read().unwrap_or_else(PoisonError::into_inner).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }

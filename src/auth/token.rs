@@ -3,6 +3,7 @@
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{decode, decode_header, encode, Header, Validation};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -76,11 +77,12 @@ const VERIFIED_CACHE_CAPACITY: usize = 100_000;
 
 /// Issues and verifies access tokens.
 pub struct Tokens {
-    /// Tokens whose signature and claims were already checked, by their exact
-    /// text. A client sends the same token for its whole lifetime; a repeat
+    /// Tokens whose signature and claims were already checked, by the
+    /// SHA-256 of their exact text (≈ 1 µs, and 32 bytes instead of ≈ 400 per
+    /// entry). A client sends the same token for its whole lifetime; a repeat
     /// skips the signature check (≈ 25 µs for EdDSA) but never the expiry or
     /// the revocation check. Cleared when the keys change.
-    verified: RwLock<HashMap<Box<str>, AccessClaims>>,
+    verified: RwLock<HashMap<[u8; 32], AccessClaims>>,
     /// Swapped whole when keys are reloaded (rotation); readers clone the Arc.
     keys: RwLock<Arc<KeySet>>,
     validation: Validation,
@@ -169,7 +171,8 @@ impl Tokens {
     /// Checks signature, algorithm, `typ`, `iss`, `aud`, `exp` and `nbf`.
     /// Header URLs and embedded keys (`jku`, `x5u`, `jwk`) are never used.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        let cached = self.verified.read().unwrap_or_else(PoisonError::into_inner).get(token).cloned();
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let cached = self.verified.read().unwrap_or_else(PoisonError::into_inner).get(&digest).cloned();
         if let Some(claims) = cached {
             // The same check jsonwebtoken applies to `exp`.
             if claims.expires_at < chrono::Utc::now().timestamp() - LEEWAY_SECS as i64 {
@@ -180,7 +183,7 @@ impl Tokens {
         let claims = self.verify_uncached(token)?;
         let mut verified = self.verified.write().unwrap_or_else(PoisonError::into_inner);
         if verified.len() < VERIFIED_CACHE_CAPACITY {
-            verified.insert(token.into(), claims.clone());
+            verified.insert(digest, claims.clone());
         }
         Ok(claims)
     }

@@ -198,10 +198,6 @@ impl Db {
         Ok(Self { pool, backend: url.backend() })
     }
 
-    pub fn backend(&self) -> Backend {
-        self.backend
-    }
-
     /// Applies pending migrations for this backend; returns how many ran.
     pub fn migrate(&self) -> Result<usize, DbError> {
         let mut conn = self.pool.get()?;
