@@ -31,8 +31,8 @@ pub struct ListPostsQuery {
     /// Page size, 1–100 (default 20).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100, example = 20)]
     limit: Option<String>,
-    /// `next_cursor` of the previous page.
-    #[param(value_type = Option<String>)]
+    /// `next_cursor` of the previous page (opaque).
+    #[param(value_type = Option<String>, min_length = 1, pattern = "^[A-Za-z0-9_-]+$")]
     cursor: Option<String>,
     /// Only this author's posts.
     #[param(value_type = Option<i64>, minimum = 1)]

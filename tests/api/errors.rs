@@ -52,6 +52,9 @@ backend_test! {
             (Method::POST, "/posts/1", "GET, PATCH, DELETE"),
             (Method::GET, "/admin/users/1", "PATCH, DELETE"),
             (Method::POST, "/healthz", "GET"),
+            (Method::PUT, "/metrics", "GET"),
+            (Method::POST, "/openapi.json", "GET"),
+            (Method::DELETE, "/docs", "GET"),
         ] {
             let res = app.call(method, path, None, None).await;
             res.assert_problem(405, "method_not_allowed");
