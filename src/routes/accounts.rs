@@ -79,7 +79,8 @@ async fn start_session(
 /// `POST /signup`: a new account, always role `user`, and its first session.
 #[utoipa::path(post, path = "/signup", tag = "accounts", request_body = CredentialsRequest,
     responses((status = 201, description = "Account created; first token pair", body = TokenResponse),
-        (status = 400, response = Problem), (status = 413, response = Problem), (status = 415, response = Problem), (status = 422, response = Problem), (status = 429, response = Problem), (status = 503, response = Problem)))]
+        (status = 400, response = Problem), (status = 413, response = Problem), (status = 415, response = Problem),
+        (status = 422, response = Problem), (status = 429, response = Problem), (status = 503, response = Problem)))]
 pub async fn signup(
     Throttled(ip): Throttled,
     body: web::Json<CredentialsRequest>,
@@ -110,7 +111,9 @@ pub async fn signup(
 /// password all cost one argon2 verify and get the same answer.
 #[utoipa::path(post, path = "/login", tag = "accounts", request_body = CredentialsRequest,
     responses((status = 200, description = "A new session's token pair", body = TokenResponse),
-        (status = 400, response = Problem), (status = 401, response = Problem), (status = 413, response = Problem), (status = 415, response = Problem), (status = 422, response = Problem), (status = 429, response = Problem), (status = 503, response = Problem)))]
+        (status = 400, response = Problem), (status = 401, response = Problem), (status = 413, response = Problem),
+        (status = 415, response = Problem), (status = 422, response = Problem), (status = 429, response = Problem),
+        (status = 503, response = Problem)))]
 pub async fn login(
     Throttled(ip): Throttled,
     body: web::Json<CredentialsRequest>,
@@ -151,7 +154,8 @@ pub async fn login(
 /// was already used ends its whole session.
 #[utoipa::path(post, path = "/refresh", tag = "accounts", request_body = RefreshRequest,
     responses((status = 200, description = "The rotated token pair", body = TokenResponse),
-        (status = 400, response = Problem), (status = 401, response = Problem), (status = 413, response = Problem), (status = 415, response = Problem), (status = 422, response = Problem), (status = 429, response = Problem)))]
+        (status = 400, response = Problem), (status = 401, response = Problem), (status = 413, response = Problem),
+        (status = 415, response = Problem), (status = 422, response = Problem), (status = 429, response = Problem)))]
 pub async fn refresh(
     Throttled(ip): Throttled,
     body: web::Json<RefreshRequest>,
@@ -190,7 +194,8 @@ pub async fn refresh(
 /// `DELETE /logout[?scope=all]`: ends this session, or every session of the
 /// user. Idempotent: a token whose session already ended still gets 204.
 #[utoipa::path(delete, path = "/logout", tag = "accounts", params(LogoutQuery), security(("bearer" = [])),
-    responses((status = 204, description = "Session(s) ended"), (status = 401, response = Problem), (status = 422, response = Problem)))]
+    responses((status = 204, description = "Session(s) ended"),
+        (status = 401, response = Problem), (status = 422, response = Problem)))]
 pub async fn logout(
     SessionToken(claims): SessionToken,
     query: web::Query<LogoutQuery>,
@@ -221,7 +226,8 @@ pub async fn logout(
 
 /// `GET /check_session`: the account the token belongs to.
 #[utoipa::path(get, path = "/check_session", tag = "accounts", security(("bearer" = [])),
-    responses((status = 200, description = "The caller's account", body = UserResponse), (status = 401, response = Problem)))]
+    responses((status = 200, description = "The caller's account", body = UserResponse),
+        (status = 401, response = Problem)))]
 pub async fn check_session(user: AuthUser, db: web::Data<Db>) -> Result<web::Json<UserResponse>, ApiError> {
     let id = user.id();
     let found = db.run(move |conn| db::users::find(conn, id)).await?;

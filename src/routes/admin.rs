@@ -75,7 +75,9 @@ pub async fn list_users(
 #[utoipa::path(patch, path = "/admin/users/{id}", tag = "admin", params(("id" = i64, Path, description = "User id")),
     request_body = RoleRequest, security(("bearer" = [])),
     responses((status = 200, description = "Updated; a changed role ends the user's sessions", body = UserResponse),
-        (status = 400, response = Problem), (status = 401, response = Problem), (status = 403, response = Problem), (status = 404, response = Problem), (status = 409, response = Problem), (status = 415, response = Problem), (status = 422, response = Problem)))]
+        (status = 400, response = Problem), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 409, response = Problem), (status = 415, response = Problem),
+        (status = 422, response = Problem)))]
 pub async fn update_user_role(
     admin: AdminUser,
     id: web::Path<i64>,
@@ -98,7 +100,9 @@ pub async fn update_user_role(
 /// `DELETE /admin/users/{id}`: the account, its posts and its sessions.
 #[utoipa::path(delete, path = "/admin/users/{id}", tag = "admin", params(("id" = i64, Path, description = "User id")),
     security(("bearer" = [])),
-    responses((status = 204, description = "Deleted with their posts; sessions revoked"), (status = 401, response = Problem), (status = 403, response = Problem), (status = 404, response = Problem), (status = 409, response = Problem)))]
+    responses((status = 204, description = "Deleted with their posts; sessions revoked"),
+        (status = 401, response = Problem), (status = 403, response = Problem), (status = 404, response = Problem),
+        (status = 409, response = Problem)))]
 pub async fn delete_user(
     admin: AdminUser,
     id: web::Path<i64>,

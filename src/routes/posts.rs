@@ -66,7 +66,9 @@ pub async fn list_posts(
 
 /// `POST /posts`: owned by the caller.
 #[utoipa::path(post, path = "/posts", tag = "posts", request_body = PostRequest, security(("bearer" = [])),
-    responses((status = 201, description = "Created", body = PostResponse), (status = 400, response = Problem), (status = 401, response = Problem), (status = 413, response = Problem), (status = 415, response = Problem), (status = 422, response = Problem)))]
+    responses((status = 201, description = "Created", body = PostResponse),
+        (status = 400, response = Problem), (status = 401, response = Problem), (status = 413, response = Problem),
+        (status = 415, response = Problem), (status = 422, response = Problem)))]
 pub async fn create_post(
     user: AuthUser,
     body: web::Json<PostRequest>,
@@ -85,7 +87,8 @@ pub async fn create_post(
 /// `GET /posts/{id}`.
 #[utoipa::path(get, path = "/posts/{id}", tag = "posts", params(("id" = i64, Path, description = "Post id")),
     security(("bearer" = [])),
-    responses((status = 200, description = "The post", body = PostResponse), (status = 401, response = Problem), (status = 404, response = Problem)))]
+    responses((status = 200, description = "The post", body = PostResponse),
+        (status = 401, response = Problem), (status = 404, response = Problem)))]
 pub async fn get_post(
     _user: AuthUser,
     id: web::Path<i64>,
@@ -99,7 +102,10 @@ pub async fn get_post(
 /// `PATCH /posts/{id}`: the author only.
 #[utoipa::path(patch, path = "/posts/{id}", tag = "posts", params(("id" = i64, Path, description = "Post id")),
     request_body = PostRequest, security(("bearer" = [])),
-    responses((status = 200, description = "Updated", body = PostResponse), (status = 400, response = Problem), (status = 401, response = Problem), (status = 403, response = Problem), (status = 404, response = Problem), (status = 413, response = Problem), (status = 415, response = Problem), (status = 422, response = Problem)))]
+    responses((status = 200, description = "Updated", body = PostResponse),
+        (status = 400, response = Problem), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 413, response = Problem), (status = 415, response = Problem),
+        (status = 422, response = Problem)))]
 pub async fn update_post(
     user: AuthUser,
     id: web::Path<i64>,
@@ -119,7 +125,8 @@ pub async fn update_post(
 /// `DELETE /posts/{id}`: the author or an admin.
 #[utoipa::path(delete, path = "/posts/{id}", tag = "posts", params(("id" = i64, Path, description = "Post id")),
     security(("bearer" = [])),
-    responses((status = 204, description = "Deleted"), (status = 401, response = Problem), (status = 403, response = Problem), (status = 404, response = Problem)))]
+    responses((status = 204, description = "Deleted"),
+        (status = 401, response = Problem), (status = 403, response = Problem), (status = 404, response = Problem)))]
 pub async fn delete_post(
     user: AuthUser,
     id: web::Path<i64>,
