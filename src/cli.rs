@@ -46,11 +46,13 @@ pub fn create_admin(config: &Config, username: &str) -> CliResult {
     let db = connect(config)?;
     let existing = db.run_blocking(|conn| db::users::find_credentials(conn, &username.key()))?;
     let hash = match existing {
-        Some(_) => String::new(),
-        None => hash_password(&read_admin_password()?)?,
+        Some(_) => None,
+        None => Some(hash_password(&read_admin_password()?)?),
     };
-    let (user, created) =
-        db.run_blocking(|conn| db::users::create_or_promote_admin(conn, &username, &hash))?;
+    let policy = config.session_policy();
+    let (user, created) = db
+        .run_blocking(|conn| db::users::create_or_promote_admin(conn, &username, hash.as_deref(), policy))?
+        .ok_or("the account was deleted meanwhile; run the command again")?;
     let verb = if created { "created admin" } else { "promoted to admin:" };
     println!("{verb} {} (id {})", user.username, user.id);
     Ok(())

@@ -152,20 +152,25 @@ pub fn delete(
 }
 
 /// Makes `username` an admin: promotes the existing account (keeping its
-/// password) or creates it with `password_hash`. Returns the user and whether
-/// it was created.
+/// password; like any role change this ends their sessions), or creates it
+/// with `password_hash`. Returns the user and whether it was created; `None`
+/// when the account does not exist and no hash was given.
 pub fn create_or_promote_admin(
     conn: &mut DbConn,
     username: &Username,
-    password_hash: &str,
-) -> Result<(User, bool), DbError> {
-    write_transaction(conn, |conn| match find_credentials(conn, &username.key())? {
-        Some((user, _)) => {
+    password_hash: Option<&str>,
+    policy: SessionPolicy,
+) -> Result<Option<(User, bool)>, DbError> {
+    write_transaction(conn, |conn| match (find_credentials(conn, &username.key())?, password_hash) {
+        (Some((user, _)), _) if user.role == Role::Admin => Ok(Some((user, false))),
+        (Some((user, _)), _) => {
             diesel::update(users::table.find(user.id))
                 .set(users::role.eq(Role::Admin.as_str()))
                 .execute(conn)?;
-            Ok((User { role: Role::Admin, ..user }, false))
+            end_sessions(conn, Sessions::OfUser(user.id), policy)?;
+            Ok(Some((User { role: Role::Admin, ..user }, false)))
         }
-        None => Ok((insert(conn, username, password_hash, Role::Admin)?, true)),
+        (None, Some(hash)) => Ok(Some((insert(conn, username, hash, Role::Admin)?, true))),
+        (None, None) => Ok(None),
     })
 }

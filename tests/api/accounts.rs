@@ -132,9 +132,16 @@ backend_test! {
         let root = app.login("root").await;
         assert_eq!(app.get("/check_session", &root.token).await.body["role"], "admin");
 
-        app.signup("bob").await;
+        let before = app.signup("bob").await;
         let out = app.cli(&["create-admin", "BOB"], &[], "");
         assert!(out.status.success(), "promotes without a password: {}", String::from_utf8_lossy(&out.stderr));
+        // A role change ends the user's sessions; the server learns it from
+        // the database within its revocation sync interval.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while app.get("/check_session", &before.token).await.status == 200 && std::time::Instant::now() < deadline {
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        app.get("/check_session", &before.token).await.assert_problem(401, "token_revoked");
         let bob = app.login("bob").await;
         assert_eq!(app.get("/check_session", &bob.token).await.body["role"], "admin");
 
