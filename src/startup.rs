@@ -7,7 +7,7 @@ use std::pin::Pin;
 use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::http::header;
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{from_fn, Condition};
 use actix_web::{web, App, HttpServer};
 
 use crate::auth::keys::KeyError;
@@ -32,7 +32,8 @@ const SHUTDOWN_GRACE_SECS: u64 = 20;
 
 /// Browsers may call us from these origins. Bearer tokens, not cookies, so
 /// no credentials mode (and never a wildcard). Preflights are answered here,
-/// before routing and authentication.
+/// before routing and authentication. Without configured origins there is no
+/// CORS layer at all: browsers then refuse cross-origin calls themselves.
 fn cors(origins: &[String]) -> Cors {
     let cors = origins.iter().fold(Cors::default(), |cors, origin| cors.allowed_origin(origin));
     cors.allowed_methods(["GET", "POST", "PATCH", "DELETE"])
@@ -113,7 +114,7 @@ impl Application {
         let cors_origins = config.cors_origins.clone();
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(cors(&cors_origins))
+                .wrap(Condition::new(!cors_origins.is_empty(), cors(&cors_origins)))
                 .wrap(prometheus.clone())
                 .wrap(from_fn(telemetry::request_span))
                 .app_data(json_config())

@@ -97,6 +97,10 @@ backend_test! {
         assert!(evil.headers().get("access-control-allow-origin").is_none());
         let res = app.raw(Method::GET, "/healthz").header("origin", "https://app.example.com").send().await.unwrap();
         assert_eq!(res.headers()["access-control-allow-origin"], "https://app.example.com");
+
+        let closed = spawn_app(backend).await;
+        let res = closed.raw(Method::GET, "/healthz").header("origin", "https://app.example.com").send().await.unwrap();
+        assert!(res.headers().get("access-control-allow-origin").is_none(), "no origins configured: no CORS");
     }
 }
 
