@@ -211,3 +211,29 @@ async fn metrics_do_not_need_a_database_round_trip() {
     assert_eq!(res.status(), 200);
     assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
 }
+
+#[actix_web::test]
+async fn migrate_applies_pending_migrations_once_and_a_bad_config_stops_with_the_variable_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], envs: &[(&str, &str)]| {
+        Command::new(env!("CARGO_BIN_EXE_warrant"))
+            .args(args)
+            .env_clear()
+            .env("DATABASE_URL", dir.path().join("m.db"))
+            .env("WARRANT_LOG", "off")
+            .envs(envs.iter().copied())
+            .output()
+            .unwrap()
+    };
+    let first = run(&["migrate"], &[]);
+    assert!(first.status.success());
+    assert!(String::from_utf8_lossy(&first.stdout).starts_with("1 migration(s) applied"));
+    let again = run(&["migrate"], &[]);
+    assert!(String::from_utf8_lossy(&again.stdout).starts_with("0 migration(s) applied"));
+
+    let bad = run(&["serve"], &[("WARRANT_ACCESS_TTL", "15m")]);
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("WARRANT_ACCESS_TTL"), "{stderr}");
+}
