@@ -63,7 +63,7 @@ fn insert_refresh_token(
 /// What presenting a refresh token did.
 #[derive(Debug)]
 pub enum Refresh {
-    /// The token was live: it is now used, and `successor` is the live one.
+    /// The token was live: it is now used, and the successor is the live one.
     Rotated { user: User, session_id: String },
     /// The token had already been used: its session has been ended.
     Reused { user_id: i64, ended: Vec<String> },
@@ -96,15 +96,15 @@ pub fn rotate(
         .set(refresh_tokens::used_at.eq(now))
         .execute(conn)?;
 
-        let (user_id, expires_at, idle_expires_at, ended_at): (
-            i64,
-            NaiveDateTime,
-            NaiveDateTime,
-            Option<NaiveDateTime>,
-        ) = sessions::table
+        let session: Option<(i64, NaiveDateTime, NaiveDateTime, Option<NaiveDateTime>)> = sessions::table
             .find(&session_id)
             .select((sessions::user_id, sessions::expires_at, sessions::idle_expires_at, sessions::ended_at))
-            .first(conn)?;
+            .first(conn)
+            .optional()?;
+        // Gone meanwhile: its user was deleted (the cascade took the token too).
+        let Some((user_id, expires_at, idle_expires_at, ended_at)) = session else {
+            return Ok(Refresh::Invalid);
+        };
         if claimed == 0 {
             let ended = end_sessions(conn, Sessions::One(&session_id), policy)?;
             return Ok(Refresh::Reused { user_id, ended });
@@ -116,8 +116,10 @@ pub fn rotate(
         diesel::update(sessions::table.find(&session_id))
             .set(sessions::idle_expires_at.eq((now + policy.idle).min(expires_at)))
             .execute(conn)?;
-        let user = users::find(conn, user_id)?.ok_or(DbError::ForeignKeyViolation)?;
-        Ok(Refresh::Rotated { user, session_id })
+        match users::find(conn, user_id)? {
+            Some(user) => Ok(Refresh::Rotated { user, session_id }),
+            None => Ok(Refresh::Invalid),
+        }
     })
 }
 

@@ -72,7 +72,15 @@ async fn start_session(
     let session_id = random_token(16);
     let (refresh_token, refresh_hash) = new_refresh_token();
     let (sid, user_id) = (session_id.clone(), user.id);
-    db.run(move |conn| db::sessions::start(conn, &sid, user_id, &refresh_hash, policy)).await?;
+    db.run(move |conn| db::sessions::start(conn, &sid, user_id, &refresh_hash, policy)).await.map_err(
+        |e| {
+            match e {
+                // The account was deleted between the password check and now.
+                DbError::ForeignKeyViolation => ApiError::InvalidCredentials,
+                other => other.into(),
+            }
+        },
+    )?;
     Ok((token_response(tokens, user, &session_id, refresh_token, status)?, session_id))
 }
 
