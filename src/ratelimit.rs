@@ -94,7 +94,7 @@ impl FromRequest for Throttled {
                 if let Some(metrics) = req.app_data::<web::Data<Metrics>>() {
                     metrics.rate_limited.inc();
                 }
-                tracing::info!(target: "warrant::audit", event = "rate_limited", ip = %ip, path = req.path());
+                tracing::info!(target: crate::telemetry::AUDIT, event = "rate_limited", ip = %ip, path = req.path());
                 ApiError::RateLimited { retry_after_secs }
             }),
             _ => Ok(()),

@@ -180,12 +180,7 @@ async fn maintain(
             tokens.prune_verified();
             limiter.shrink();
             if let Some(retire_after) = retire_after {
-                match db
-                    .run(db::keys::load_all)
-                    .await
-                    .map_err(|e| e.to_string())
-                    .and_then(|stored| KeySet::from_stored(&stored, db::now(), retire_after))
-                {
+                match KeySet::reload(&db, retire_after).await {
                     Ok(keys) => tokens.set_keys(keys),
                     Err(e) => tracing::warn!(error = %e, "key reload failed; keeping the current keys"),
                 }

@@ -12,6 +12,10 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogConfig;
 
+/// Log target of security events (signup, login, refresh, logout, role
+/// changes, deletions, rate limiting): ids and client IP, never a secret.
+pub const AUDIT: &str = "warrant::audit";
+
 /// Response header that carries the request id, so clients can quote it.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 

@@ -10,7 +10,7 @@ use crate::config::{JwtConfig, Secret};
 use chrono::{NaiveDateTime, TimeDelta};
 
 use crate::db::keys::StoredKey;
-use crate::db::{self, Db, DbError};
+use crate::db::{self, Db, DbConn, DbError};
 
 /// PKCS#8 v1 DER prefix of an Ed25519 private key (RFC 8410); the 32-byte
 /// seed follows it.
@@ -21,8 +21,6 @@ const ED25519_PKCS8_PREFIX: [u8; 16] =
 pub enum KeyError {
     #[error("WARRANT_JWT_KEY_FILE: {0}")]
     File(String),
-    #[error("signing keys: {0}")]
-    Invalid(String),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -112,14 +110,23 @@ impl KeySet {
                     .collect::<Result<Vec<_>, _>>()?;
                 Self::ed25519(&pems).map_err(KeyError::File)
             }
-            JwtConfig::EdDsa { key_files: None } => {
-                db.run_blocking(|conn| {
-                    db::keys::insert_first(conn, || new_stored_key().map_err(DbError::Other))
-                })?;
-                let stored = db.run_blocking(db::keys::load_all)?;
-                Self::from_stored(&stored, db::now(), retire_after).map_err(KeyError::Invalid)
-            }
+            JwtConfig::EdDsa { key_files: None } => Ok(db.run_blocking(|conn| {
+                db::keys::insert_first(conn, || new_stored_key().map_err(DbError::Other))?;
+                Self::stored(conn, retire_after)
+            })?),
         }
+    }
+
+    /// Re-reads the database's keys (rotation), off the async workers.
+    pub async fn reload(db: &Db, retire_after: TimeDelta) -> Result<Self, DbError> {
+        db.run(move |conn| Self::stored(conn, retire_after)).await
+    }
+
+    /// The database's keys as of now.
+    fn stored(conn: &mut DbConn, retire_after: TimeDelta) -> Result<Self, DbError> {
+        let stored = db::keys::load_all(conn)?;
+        Self::from_stored(&stored, db::now(), retire_after)
+            .map_err(|e| DbError::Other(format!("signing keys: {e}")))
     }
 
     pub fn algorithm(&self) -> Algorithm {

@@ -14,10 +14,7 @@ use crate::domain::{Password, Role, User, Username};
 use crate::error::{ApiError, Problem, Validator};
 use crate::metrics::Metrics;
 use crate::ratelimit::{ClientIp, Throttled};
-
-/// Audit events go to their own log target, with ids and the client IP —
-/// never a password or a token.
-const AUDIT: &str = "warrant::audit";
+use crate::telemetry::AUDIT;
 
 // Wire types keep plain optional strings: a wrong JSON type is a 400 from
 // the extractor, a missing field or a broken rule a 422 from us.
@@ -43,7 +40,7 @@ pub struct RefreshRequest {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LogoutQuery {
-    /// `all` ends every session of the user; default: only this one.
+    /// `all` ends every session of the user; `session` (the default) only this one.
     #[param(value_type = Option<String>, example = "all")]
     scope: Option<String>,
 }

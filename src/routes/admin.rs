@@ -10,6 +10,7 @@ use crate::db::users::AdminChange;
 use crate::db::{self, Db};
 use crate::domain::{Cursor, Role};
 use crate::error::{ApiError, Problem, Validator};
+use crate::telemetry::AUDIT;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -92,7 +93,7 @@ pub async fn update_user_role(
     let (id, policy) = (id.into_inner(), **policy);
     let (user, ended) = admin_change(db.run(move |conn| db::users::set_role(conn, id, role, policy)).await?)?;
     revocations.add_local(&ended, policy);
-    tracing::info!(target: "warrant::audit", event = "role_changed", user_id = id, by = admin.0.id(), role = %role,
+    tracing::info!(target: AUDIT, event = "role_changed", user_id = id, by = admin.0.id(), role = %role,
         sessions_ended = ended.len());
     Ok(web::Json(user.into()))
 }
@@ -113,7 +114,7 @@ pub async fn delete_user(
     let (id, policy) = (id.into_inner(), **policy);
     let ended = admin_change(db.run(move |conn| db::users::delete(conn, id, policy)).await?)?;
     revocations.add_local(&ended, policy);
-    tracing::info!(target: "warrant::audit", event = "user_deleted", user_id = id, by = admin.0.id(),
+    tracing::info!(target: AUDIT, event = "user_deleted", user_id = id, by = admin.0.id(),
         sessions_ended = ended.len());
     Ok(HttpResponse::NoContent().finish())
 }
