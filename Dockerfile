@@ -7,6 +7,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs rustfmt.toml ./
+COPY .cargo .cargo
 RUN mkdir -p src migrations \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \

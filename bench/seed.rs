@@ -7,8 +7,8 @@
 use std::time::Instant;
 
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection, RunQueryDsl};
-use warrant::db::{DatabaseUrl, Db};
+use diesel::RunQueryDsl;
+use warrant::db::{establish_pg, DatabaseUrl, Db};
 use warrant::domain::Password;
 
 pub const BENCH_PASSWORD: &str = "bench password 1";
@@ -27,8 +27,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         DatabaseUrl::Postgres(full) => {
-            let (server, name) = full.rsplit_once('/').ok_or("postgres URL without a database")?;
-            let mut conn = PgConnection::establish(&format!("{server}/postgres"))?;
+            let (base, params) = full
+                .split_once('?')
+                .map_or((full.as_str(), String::new()), |(base, params)| (base, format!("?{params}")));
+            let (server, name) = base.rsplit_once('/').ok_or("postgres URL without a database")?;
+            let mut conn = establish_pg(&format!("{server}/postgres{params}"))?;
             diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn)?;
             diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn)?;
         }

@@ -5,7 +5,8 @@ mod pool;
 pub mod posts;
 pub mod schema;
 pub mod sessions;
+mod time;
 pub mod users;
 
-pub(crate) use pool::{now, pg_only, write_transaction};
-pub use pool::{ping, Backend, DatabaseUrl, Db, DbConn, DbError};
+pub use pool::{establish_pg, ping, Backend, DatabaseUrl, Db, DbConn, DbError};
+pub(crate) use pool::{load, now, pg_only, write_transaction};

@@ -1,12 +1,12 @@
 //! Posts, always read with their author's name.
-use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{posts, users};
-use super::{now, DbConn, DbError};
+use super::time::UtcTime;
+use super::{load, now, DbConn, DbError};
 use crate::domain::{Post, PostContent};
 
-type PostRow = (i64, i64, String, NaiveDateTime, NaiveDateTime, String);
+type PostRow = (i64, i64, String, UtcTime, UtcTime, String);
 const POST_COLUMNS: (
     posts::id,
     posts::user_id,
@@ -17,14 +17,7 @@ const POST_COLUMNS: (
 ) = (posts::id, posts::user_id, posts::content, posts::created_at, posts::updated_at, users::username);
 
 fn to_post((id, author_id, content, created_at, updated_at, author_username): PostRow) -> Post {
-    Post {
-        id,
-        content,
-        created_at: created_at.and_utc(),
-        updated_at: updated_at.and_utc(),
-        author_id,
-        author_username,
-    }
+    Post { id, content, created_at: created_at.0, updated_at: updated_at.0, author_id, author_username }
 }
 
 /// Creates a post; an author deleted meanwhile is a `ForeignKeyViolation`.
@@ -43,13 +36,9 @@ pub fn insert(conn: &mut DbConn, author_id: i64, content: &PostContent) -> Resul
 }
 
 pub fn find(conn: &mut DbConn, id: i64) -> Result<Option<Post>, DbError> {
-    let row: Option<PostRow> = posts::table
-        .inner_join(users::table)
-        .filter(posts::id.eq(id))
-        .select(POST_COLUMNS)
-        .first(conn)
-        .optional()?;
-    Ok(row.map(to_post))
+    let query = posts::table.inner_join(users::table).filter(posts::id.eq(id)).select(POST_COLUMNS).limit(1);
+    let rows: Vec<PostRow> = load(conn, query)?;
+    Ok(rows.into_iter().next().map(to_post))
 }
 
 /// Newest first, by id: a keyset page that costs the same at any depth.
@@ -68,8 +57,8 @@ pub fn list(
         .order(posts::id.desc())
         .limit(limit);
     let rows: Vec<PostRow> = match author_id {
-        Some(author_id) => page.filter(posts::user_id.eq(author_id)).load(conn)?,
-        None => page.load(conn)?,
+        Some(author_id) => load(conn, page.filter(posts::user_id.eq(author_id)))?,
+        None => load(conn, page)?,
     };
     Ok(rows.into_iter().map(to_post).collect())
 }

@@ -16,8 +16,8 @@ async fn readiness_is_503_when_the_database_is_gone() {
     let app = spawn_app(Backend::Postgres).await;
     app.call(Method::GET, "/readyz", None, None).await.assert_status(200);
     let TestDb::Postgres { server_url, name, .. } = &app.db else { unreachable!() };
-    use diesel::{Connection, RunQueryDsl};
-    let mut conn = diesel::PgConnection::establish(server_url).unwrap();
+    use diesel::RunQueryDsl;
+    let mut conn = warrant::db::establish_pg(server_url).unwrap();
     diesel::sql_query(format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut conn).unwrap();
     let res = app.call(Method::GET, "/readyz", None, None).await;
     res.assert_problem(503, "unavailable");

@@ -2,11 +2,12 @@
 //! over real HTTP.
 use std::time::Duration;
 
-use diesel::{Connection, PgConnection, RunQueryDsl};
+use diesel::RunQueryDsl;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use warrant::config::Config;
+use warrant::db::establish_pg;
 use warrant::startup::Application;
 
 /// Which database a test runs against.
@@ -75,7 +76,7 @@ impl TestDb {
                     "warrant_test_{}",
                     warrant::auth::random_token(9).to_lowercase().replace(['-', '_'], "x")
                 );
-                let mut conn = PgConnection::establish(&server_url).expect("connect to TEST_DATABASE_URL");
+                let mut conn = establish_pg(&server_url).expect("connect to TEST_DATABASE_URL");
                 diesel::sql_query(format!("CREATE DATABASE {name}"))
                     .execute(&mut conn)
                     .expect("create test database");
@@ -97,7 +98,7 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Self::Postgres { server_url, name, .. } = self {
-            if let Ok(mut conn) = PgConnection::establish(server_url) {
+            if let Ok(mut conn) = establish_pg(server_url) {
                 let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                     .execute(&mut conn);
             }
