@@ -1,7 +1,7 @@
 //! Per-client-IP rate limiting of the credential routes (`/signup`,
 //! `/login`, `/refresh`), as an extractor that runs before the body is read.
 use std::future::{ready, Ready};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 
 use actix_web::dev::Payload;
@@ -15,6 +15,8 @@ use crate::metrics::Metrics;
 /// The client's address: the TCP peer, or — only when the operator declared
 /// a trusted proxy in front (`WARRANT_TRUST_PROXY=true`) — the address that
 /// proxy appended last to `X-Forwarded-For` (earlier entries are client-set).
+/// An IPv4 client seen through a dual-stack socket (`::ffff:a.b.c.d`) is
+/// its IPv4 address.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub Option<IpAddr>);
 
@@ -26,7 +28,7 @@ impl ClientIp {
                 req.headers().get("x-forwarded-for")?.to_str().ok()?.rsplit(',').next()?.trim().parse().ok()
             })
             .flatten();
-        Self(forwarded.or_else(|| req.peer_addr().map(|a| a.ip())))
+        Self(forwarded.or_else(|| req.peer_addr().map(|a| a.ip())).map(|ip| ip.to_canonical()))
     }
 }
 
@@ -48,7 +50,10 @@ impl FromRequest for ClientIp {
     }
 }
 
-/// Requests per minute per client IP, with a burst of the same size.
+/// Requests per minute per client, with a burst of the same size. A client
+/// is an IPv4 address or an IPv6 /64: one host's usual allocation, inside
+/// which an attacker could otherwise take a fresh address (and a fresh entry
+/// in this map) for every request.
 pub struct Limiter {
     limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
     trust_proxy: bool,
@@ -64,7 +69,7 @@ impl Limiter {
     /// `Err(seconds to wait)` when `ip` is over its limit.
     fn check(&self, ip: IpAddr) -> Result<(), u64> {
         let Some(limiter) = &self.limiter else { return Ok(()) };
-        limiter.check_key(&ip).map_err(|not_until| {
+        limiter.check_key(&client_key(ip)).map_err(|not_until| {
             not_until.wait_time_from(DefaultClock::default().now()).as_secs_f64().ceil().max(1.0) as u64
         })
     }
@@ -75,6 +80,14 @@ impl Limiter {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
+    }
+}
+
+/// The limiter's key for a canonical address: IPv6 cut to its /64.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & (u128::MAX << 64))),
+        v4 => v4,
     }
 }
 
@@ -100,5 +113,19 @@ impl FromRequest for Throttled {
             _ => Ok(()),
         };
         ready(verdict.map(|()| Throttled(ip)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_addresses_are_keyed_by_their_64_prefix_and_ipv4_by_the_whole_address() {
+        let key = |ip: &str| client_key(ip.parse().unwrap()).to_string();
+        assert_eq!(key("2001:db8:1:2:ffff:ffff:ffff:ffff"), "2001:db8:1:2::");
+        assert_eq!(key("2001:db8:1:2::1"), "2001:db8:1:2::");
+        assert_eq!(key("2001:db8:1:3::1"), "2001:db8:1:3::");
+        assert_eq!(key("198.51.100.7"), "198.51.100.7");
     }
 }

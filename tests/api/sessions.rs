@@ -18,6 +18,16 @@ async fn logout(app: &TestApp, token: &str, query: &str) -> Res {
     app.call(Method::DELETE, &format!("/logout{query}"), Some(token), None).await
 }
 
+/// A login that a trusted proxy says came from `ip` (a client-set address
+/// first, which must be ignored).
+async fn login_via_proxy(app: &TestApp, ip: &str) -> Res {
+    let req = app
+        .raw(Method::POST, "/login")
+        .header("x-forwarded-for", format!("10.9.9.9, {ip}"))
+        .json(&json!({"username": "nobody", "password": PASSWORD}));
+    TestApp::finish(req).await
+}
+
 backend_test! {
     async fn refresh_rotates_the_pair_and_keeps_the_session(backend: Backend) {
         let app = spawn_app(backend).await;
@@ -169,14 +179,9 @@ backend_test! {
             c.rate_limit_per_min = 1;
             c.trust_proxy = true;
         }).await;
-        let login_from = |ip: &'static str| {
-            let req = app.raw(Method::POST, "/login").header("x-forwarded-for", format!("10.9.9.9, {ip}"))
-                .json(&json!({"username": "nobody", "password": PASSWORD}));
-            TestApp::finish(req)
-        };
-        login_from("198.51.100.1").await.assert_problem(401, "invalid_credentials");
-        login_from("198.51.100.1").await.assert_problem(429, "rate_limited");
-        login_from("198.51.100.2").await.assert_problem(401, "invalid_credentials");
+        login_via_proxy(&app, "198.51.100.1").await.assert_problem(401, "invalid_credentials");
+        login_via_proxy(&app, "198.51.100.1").await.assert_problem(429, "rate_limited");
+        login_via_proxy(&app, "198.51.100.2").await.assert_problem(401, "invalid_credentials");
     }
 
     async fn common_passwords_are_refused_at_signup(backend: Backend) {
@@ -208,6 +213,24 @@ backend_test! {
             "the old key keeps signing until the JWKS cache lifetime has passed");
         app.get("/check_session", &before.token).await.assert_status(200);
     }
+}
+
+#[actix_web::test]
+async fn an_ipv6_client_is_limited_by_its_64_prefix_and_a_mapped_ipv4_address_as_itself() {
+    // The limiter keeps no database state: SQLite alone covers it.
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.rate_limit_per_min = 1;
+        c.trust_proxy = true;
+    })
+    .await;
+    login_via_proxy(&app, "2001:db8:1:2::1").await.assert_problem(401, "invalid_credentials");
+    // Another address of the same /64: one host's allocation, not a new client.
+    login_via_proxy(&app, "2001:db8:1:2:ffff:ffff:ffff:fffe").await.assert_problem(429, "rate_limited");
+    login_via_proxy(&app, "2001:db8:1:3::1").await.assert_problem(401, "invalid_credentials");
+    login_via_proxy(&app, "198.51.100.7").await.assert_problem(401, "invalid_credentials");
+    login_via_proxy(&app, "::ffff:198.51.100.7").await.assert_problem(429, "rate_limited");
+    // Other IPv4 clients are not lumped together as one IPv6 /64.
+    login_via_proxy(&app, "::ffff:198.51.100.8").await.assert_problem(401, "invalid_credentials");
 }
 
 #[actix_web::test]
