@@ -20,8 +20,15 @@ fn to_post((id, author_id, content, created_at, updated_at, author_username): Po
     Post { id, content, created_at: created_at.0, updated_at: updated_at.0, author_id, author_username }
 }
 
-/// Creates a post; an author deleted meanwhile is a `ForeignKeyViolation`.
-pub fn insert(conn: &mut DbConn, author_id: i64, content: &PostContent) -> Result<Post, DbError> {
+/// Creates a post. The author's name comes from the caller (access tokens
+/// carry it, and names never change), so the answer needs no read-back. An
+/// author deleted meanwhile is a `ForeignKeyViolation`.
+pub fn insert(
+    conn: &mut DbConn,
+    author_id: i64,
+    author_username: String,
+    content: PostContent,
+) -> Result<Post, DbError> {
     let now = now();
     let id: i64 = diesel::insert_into(posts::table)
         .values((
@@ -32,7 +39,15 @@ pub fn insert(conn: &mut DbConn, author_id: i64, content: &PostContent) -> Resul
         ))
         .returning(posts::id)
         .get_result(conn)?;
-    find(conn, id)?.ok_or(DbError::ForeignKeyViolation)
+    let now = now.and_utc();
+    Ok(Post {
+        id,
+        content: content.into_inner(),
+        created_at: now,
+        updated_at: now,
+        author_id,
+        author_username,
+    })
 }
 
 pub fn find(conn: &mut DbConn, id: i64) -> Result<Option<Post>, DbError> {

@@ -3,8 +3,9 @@
 use chrono::{NaiveDateTime, TimeDelta};
 use diesel::prelude::*;
 
-use super::schema::{refresh_tokens, revoked_sessions, sessions};
-use super::{now, users, write_transaction, DbConn, DbError};
+use super::schema::{refresh_tokens, revoked_sessions, sessions, users};
+use super::users::{to_user, UserRow, USER_COLUMNS};
+use super::{now, write_transaction, DbConn, DbError};
 use crate::domain::User;
 
 /// How long sessions and their traces live.
@@ -73,7 +74,9 @@ pub enum Refresh {
 
 /// Rotates a refresh token in one transaction. Claiming the token is a
 /// conditional update, so of N concurrent presentations at most one wins; the
-/// others count as reuse and end the session, winner included.
+/// others count as reuse and end the session, winner included. The live path
+/// is four statements: claim, read the session with its user, store the
+/// successor, extend the idle deadline.
 pub fn rotate(
     conn: &mut DbConn,
     presented_hash: &str,
@@ -82,33 +85,29 @@ pub fn rotate(
 ) -> Result<Refresh, DbError> {
     write_transaction(conn, |conn| {
         let now = now();
-        let session_id: Option<String> = refresh_tokens::table
-            .find(presented_hash)
-            .select(refresh_tokens::session_id)
-            .first(conn)
-            .optional()?;
-        let Some(session_id) = session_id else { return Ok(Refresh::Invalid) };
-        let claimed = diesel::update(
+        // PostgreSQL: a concurrent claim of the same token waits for this
+        // row lock, then finds `used_at` set and claims nothing.
+        let claimed: Option<String> = diesel::update(
             refresh_tokens::table
                 .filter(refresh_tokens::token_hash.eq(presented_hash))
                 .filter(refresh_tokens::used_at.is_null()),
         )
         .set(refresh_tokens::used_at.eq(now))
-        .execute(conn)?;
+        .returning(refresh_tokens::session_id)
+        .get_result(conn)
+        .optional()?;
+        let Some(session_id) = claimed else { return end_on_reuse(conn, presented_hash, policy) };
 
-        let session: Option<(i64, NaiveDateTime, NaiveDateTime, Option<NaiveDateTime>)> = sessions::table
-            .find(&session_id)
-            .select((sessions::user_id, sessions::expires_at, sessions::idle_expires_at, sessions::ended_at))
+        let session: Option<(NaiveDateTime, NaiveDateTime, Option<NaiveDateTime>, UserRow)> = sessions::table
+            .inner_join(users::table)
+            .filter(sessions::id.eq(&session_id))
+            .select((sessions::expires_at, sessions::idle_expires_at, sessions::ended_at, USER_COLUMNS))
             .first(conn)
             .optional()?;
         // Gone meanwhile: its user was deleted (the cascade took the token too).
-        let Some((user_id, expires_at, idle_expires_at, ended_at)) = session else {
+        let Some((expires_at, idle_expires_at, ended_at, user)) = session else {
             return Ok(Refresh::Invalid);
         };
-        if claimed == 0 {
-            let ended = end_sessions(conn, Sessions::One(&session_id), policy)?;
-            return Ok(Refresh::Reused { user_id, ended });
-        }
         if ended_at.is_some() || expires_at <= now || idle_expires_at <= now {
             return Ok(Refresh::Invalid);
         }
@@ -116,11 +115,22 @@ pub fn rotate(
         diesel::update(sessions::table.find(&session_id))
             .set(sessions::idle_expires_at.eq((now + policy.idle).min(expires_at)))
             .execute(conn)?;
-        match users::find(conn, user_id)? {
-            Some(user) => Ok(Refresh::Rotated { user, session_id }),
-            None => Ok(Refresh::Invalid),
-        }
+        Ok(Refresh::Rotated { user: to_user(user)?, session_id })
     })
+}
+
+/// A presented token that could not be claimed: unknown, or already used —
+/// then its session ends.
+fn end_on_reuse(conn: &mut DbConn, presented_hash: &str, policy: SessionPolicy) -> Result<Refresh, DbError> {
+    let owner: Option<(String, i64)> = refresh_tokens::table
+        .inner_join(sessions::table)
+        .filter(refresh_tokens::token_hash.eq(presented_hash))
+        .select((sessions::id, sessions::user_id))
+        .first(conn)
+        .optional()?;
+    let Some((session_id, user_id)) = owner else { return Ok(Refresh::Invalid) };
+    let ended = end_sessions(conn, Sessions::One(&session_id), policy)?;
+    Ok(Refresh::Reused { user_id, ended })
 }
 
 /// Which sessions to end.

@@ -7,12 +7,17 @@ use super::time::UtcTime;
 use super::{now, pg_only, write_transaction, DbConn, DbError};
 use crate::domain::{Role, User, Username};
 
-type UserRow = (i64, String, String, String, UtcTime);
-const USER_COLUMNS: (users::id, users::username, users::password_hash, users::role, users::created_at) =
-    (users::id, users::username, users::password_hash, users::role, users::created_at);
+pub(super) type UserRow = (i64, String, String, String, UtcTime);
+pub(super) const USER_COLUMNS: (
+    users::id,
+    users::username,
+    users::password_hash,
+    users::role,
+    users::created_at,
+) = (users::id, users::username, users::password_hash, users::role, users::created_at);
 
 /// Rows are validated through the domain parser on the way out.
-fn to_user((id, username, _hash, role, created_at): UserRow) -> Result<User, DbError> {
+pub(super) fn to_user((id, username, _hash, role, created_at): UserRow) -> Result<User, DbError> {
     let role = role.parse::<Role>().map_err(|e| DbError::Other(format!("user {id}: role {e}")))?;
     Ok(User { id, username, role, created_at: created_at.0 })
 }

@@ -75,12 +75,15 @@ pub async fn create_post(
     db: web::Data<Db>,
 ) -> Result<HttpResponse, ApiError> {
     let content = body.into_inner().parse()?;
-    let author = user.id();
-    let post = db.run(move |conn| db::posts::insert(conn, author, &content)).await.map_err(|e| match e {
-        // The account was deleted after this token was issued.
-        DbError::ForeignKeyViolation => ApiError::TokenRevoked,
-        other => other.into(),
-    })?;
+    let AuthUser(claims) = user;
+    let post = db
+        .run(move |conn| db::posts::insert(conn, claims.user_id, claims.username, content))
+        .await
+        .map_err(|e| match e {
+            // The account was deleted after this token was issued.
+            DbError::ForeignKeyViolation => ApiError::TokenRevoked,
+            other => other.into(),
+        })?;
     Ok(HttpResponse::Created().json(PostResponse::from(post)))
 }
 

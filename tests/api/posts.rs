@@ -6,15 +6,15 @@ use crate::helpers::{backend_test, spawn_app};
 backend_test! {
     async fn a_post_is_created_read_updated_and_deleted_by_its_author(backend: Backend) {
         let app = spawn_app(backend).await;
-        let alice = app.signup("alice").await;
+        let alice = app.signup("Alice.B").await;
         let res = app.post("/posts", &alice.token, json!({"content": "hello", "user_id": 999, "id": 5})).await;
         let post = res.assert_status(201).clone();
         assert_eq!(post["content"], "hello");
-        assert_eq!(post["user"], json!({"id": alice.id, "username": "alice"}), "owner is the caller");
+        assert_eq!(post["user"], json!({"id": alice.id, "username": "Alice.B"}), "owner is the caller");
         assert_eq!(post["created_at"], post["updated_at"]);
         let path = format!("/posts/{}", post["id"]);
 
-        assert_eq!(app.get(&path, &alice.token).await.assert_status(200), &post);
+        assert_eq!(app.get(&path, &alice.token).await.assert_status(200), &post, "answered as stored");
         let updated = app.patch(&path, &alice.token, json!({"content": "edited"})).await;
         assert_eq!(updated.assert_status(200)["content"], "edited");
         assert_eq!(updated.body["created_at"], post["created_at"]);
