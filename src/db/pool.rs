@@ -1,5 +1,5 @@
 //! Connections for either backend behind one pool, chosen by URL scheme.
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
@@ -11,6 +11,10 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+/// A PostgreSQL connection idle this long is pinged before use: the server
+/// may have ended it meanwhile (restart, failover, a proxy's idle timeout).
+/// Busier connections skip the round trip.
+const CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
 /// Advisory lock key that serializes migrations across replicas.
 const MIGRATION_LOCK: i64 = 0x0077_6172_7261_6e74; // "warrant"
 
@@ -106,6 +110,9 @@ impl From<DieselError> for DbError {
             DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
                 Self::Unavailable(info.message().to_string())
             }
+            DieselError::DatabaseError(DatabaseErrorKind::UnableToSendCommand, info) => {
+                Self::Unavailable(info.message().to_string())
+            }
             DieselError::BrokenTransactionManager => Self::Unavailable(e.to_string()),
             other => Self::Other(other.to_string()),
         }
@@ -167,20 +174,29 @@ impl Manager {
     }
 }
 
+/// A pooled connection and what the pool needs to know about it.
+pub struct PoolConn {
+    conn: DbConn,
+    /// The connection failed as a connection: the pool drops it on return
+    /// and opens a replacement, instead of handing it out again.
+    lost: bool,
+    last_used: Instant,
+}
+
 impl r2d2::ManageConnection for Manager {
-    type Connection = DbConn;
+    type Connection = PoolConn;
     type Error = diesel::ConnectionError;
 
-    fn connect(&self) -> Result<DbConn, Self::Error> {
-        Manager::connect(self)
+    fn connect(&self) -> Result<PoolConn, Self::Error> {
+        Ok(PoolConn { conn: Manager::connect(self)?, lost: false, last_used: Instant::now() })
     }
 
-    fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
-        conn.batch_execute("SELECT 1").map_err(diesel::ConnectionError::CouldntSetupConfiguration)
+    fn is_valid(&self, conn: &mut PoolConn) -> Result<(), Self::Error> {
+        conn.conn.batch_execute("SELECT 1").map_err(diesel::ConnectionError::CouldntSetupConfiguration)
     }
 
-    fn has_broken(&self, conn: &mut DbConn) -> bool {
-        <DbConn as Connection>::TransactionManager::is_broken_transaction_manager(conn)
+    fn has_broken(&self, conn: &mut PoolConn) -> bool {
+        conn.lost || <DbConn as Connection>::TransactionManager::is_broken_transaction_manager(&mut conn.conn)
     }
 }
 
@@ -202,8 +218,9 @@ impl Db {
         let pool = r2d2::Pool::builder()
             .max_size(max_size)
             .min_idle(Some(1))
-            // A ping per checkout costs a quarter of a simple read's throughput;
-            // broken connections are detected by `has_broken` instead.
+            // A ping per checkout costs a quarter of a simple read's
+            // throughput: `checkout` pings only idle connections, and
+            // `run_blocking` retires the ones that fail.
             .test_on_check_out(false)
             .connection_timeout(Duration::from_secs(5))
             .build(manager)
@@ -213,27 +230,48 @@ impl Db {
 
     /// Applies pending migrations for this backend; returns how many ran.
     pub fn migrate(&self) -> Result<usize, DbError> {
-        let mut conn = self.pool.get()?;
         let migrations = match self.backend {
             Backend::Postgres => PG_MIGRATIONS,
             Backend::Sqlite => SQLITE_MIGRATIONS,
         };
-        // Replicas starting together on one PostgreSQL take turns; the
-        // later ones then find nothing pending.
-        pg_only(&mut conn, &format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
-        let result = conn
-            .run_pending_migrations(migrations)
-            .map(|applied| applied.len())
-            .map_err(|e| DbError::Other(format!("migration failed: {e}")));
-        pg_only(&mut conn, &format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
-        result
+        self.run_blocking(|conn| {
+            // Replicas starting together on one PostgreSQL take turns; the
+            // later ones then find nothing pending.
+            pg_only(conn, &format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+            let result = conn
+                .run_pending_migrations(migrations)
+                .map(|applied| applied.len())
+                .map_err(|e| DbError::Other(format!("migration failed: {e}")));
+            pg_only(conn, &format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
+            result
+        })
     }
 
     /// Runs `f` with a pooled connection on the current thread. For the
-    /// command line and startup; request handlers use [`Db::run`].
+    /// command line and startup; request handlers use [`Db::run`]. A
+    /// connection that fails as a connection is not reused.
     pub fn run_blocking<T>(&self, f: impl FnOnce(&mut DbConn) -> Result<T, DbError>) -> Result<T, DbError> {
-        let mut conn = self.pool.get()?;
-        f(&mut conn)
+        let mut pooled = self.checkout()?;
+        let result = f(&mut pooled.conn);
+        pooled.lost = matches!(result, Err(DbError::Unavailable(_)));
+        pooled.last_used = Instant::now();
+        result
+    }
+
+    /// A pooled connection, known to be alive if it sat idle: dead ones are
+    /// retired until a live or new one comes up.
+    fn checkout(&self) -> Result<r2d2::PooledConnection<Manager>, DbError> {
+        for _ in 0..=self.pool.max_size() {
+            let mut pooled = self.pool.get()?;
+            if !matches!(pooled.conn, DbConn::Pg(_))
+                || pooled.last_used.elapsed() < CHECK_IDLE_AFTER
+                || ping(&mut pooled.conn).is_ok()
+            {
+                return Ok(pooled);
+            }
+            pooled.lost = true;
+        }
+        Err(DbError::Unavailable("no live database connection".into()))
     }
 
     /// Runs `f` with a pooled connection on the blocking thread pool.
