@@ -175,7 +175,7 @@ impl Manager {
 }
 
 /// A pooled connection and what the pool needs to know about it.
-pub struct PoolConn {
+struct PoolConn {
     conn: DbConn,
     /// The connection failed as a connection: the pool drops it on return
     /// and opens a replacement, instead of handing it out again.
