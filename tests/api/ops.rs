@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{backend_test, spawn_app, spawn_app_with, Backend, TestApp, PASSWORD};
+use crate::helpers::{backend_test, spawn_app, spawn_app_with, Backend, TestApp, TestDb, PASSWORD};
 
 /// A child process killed when dropped, so a failing test leaves nothing behind.
 struct Server(Child);
@@ -59,6 +59,51 @@ fn spawn_binary(
 }
 
 backend_test! {
+    // On PostgreSQL also the exit path of libpq's TLS (see db::establish_pg).
+    async fn sigterm_finishes_in_flight_requests_then_exits_zero(backend: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = TestDb::new(backend);
+        let url = db.url();
+        let (mut child, base, _stderr) = spawn_binary(&dir, &[("WARRANT_LOG", "info"), ("DATABASE_URL", &url)]);
+        let body = json!({"username": "alice", "password": PASSWORD}).to_string().into_bytes();
+        let (head, tail) = body.split_at(10);
+        let (head, tail) = (head.to_vec(), tail.to_vec());
+        // The body arrives in two parts, SIGTERM lands between them.
+        let stream = futures_util::stream::unfold(0, move |step| {
+            let (head, tail) = (head.clone(), tail.clone());
+            async move {
+                match step {
+                    0 => Some((Ok::<_, std::io::Error>(head), 1)),
+                    1 => {
+                        actix_web::rt::time::sleep(Duration::from_millis(800)).await;
+                        Some((Ok(tail), 2))
+                    }
+                    _ => None,
+                }
+            }
+        });
+        let client = reqwest::Client::new();
+        let request = client
+            .post(format!("{base}/signup"))
+            .header("content-type", "application/json")
+            .body(reqwest::Body::wrap_stream(stream))
+            .send();
+        let in_flight = actix_web::rt::spawn(request);
+        actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+        // SAFETY: plain kill(2) on our own child.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+
+        let res = in_flight.await.unwrap().expect("the in-flight request was answered");
+        assert_eq!(res.status(), 201, "the in-flight signup completed");
+        let status = (0..100)
+            .find_map(|_| {
+                std::thread::sleep(Duration::from_millis(50));
+                child.try_wait().unwrap()
+            })
+            .expect("exits within 5 s");
+        assert!(status.success(), "{status:?}");
+    }
+
     async fn metrics_count_requests_by_route_pattern_and_our_own_events(backend: Backend) {
         let app = spawn_app_with(backend, |c| c.rate_limit_per_min = 2).await;
         let alice = app.signup("alice").await;
@@ -102,49 +147,6 @@ backend_test! {
         let res = closed.raw(Method::GET, "/healthz").header("origin", "https://app.example.com").send().await.unwrap();
         assert!(res.headers().get("access-control-allow-origin").is_none(), "no origins configured: no CORS");
     }
-}
-
-#[actix_web::test]
-async fn sigterm_finishes_in_flight_requests_then_exits_zero() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut child, base, _stderr) = spawn_binary(&dir, &[("WARRANT_LOG", "info")]);
-    let body = json!({"username": "alice", "password": PASSWORD}).to_string().into_bytes();
-    let (head, tail) = body.split_at(10);
-    let (head, tail) = (head.to_vec(), tail.to_vec());
-    // The body arrives in two parts, SIGTERM lands between them.
-    let stream = futures_util::stream::unfold(0, move |step| {
-        let (head, tail) = (head.clone(), tail.clone());
-        async move {
-            match step {
-                0 => Some((Ok::<_, std::io::Error>(head), 1)),
-                1 => {
-                    actix_web::rt::time::sleep(Duration::from_millis(800)).await;
-                    Some((Ok(tail), 2))
-                }
-                _ => None,
-            }
-        }
-    });
-    let client = reqwest::Client::new();
-    let request = client
-        .post(format!("{base}/signup"))
-        .header("content-type", "application/json")
-        .body(reqwest::Body::wrap_stream(stream))
-        .send();
-    let in_flight = actix_web::rt::spawn(request);
-    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
-    // SAFETY: plain kill(2) on our own child.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
-
-    let res = in_flight.await.unwrap().expect("the in-flight request was answered");
-    assert_eq!(res.status(), 201, "the in-flight signup completed");
-    let status = (0..100)
-        .find_map(|_| {
-            std::thread::sleep(Duration::from_millis(50));
-            child.try_wait().unwrap()
-        })
-        .expect("exits within 5 s");
-    assert!(status.success(), "{status:?}");
 }
 
 #[actix_web::test]
