@@ -263,7 +263,7 @@ impl Db {
     fn checkout(&self) -> Result<r2d2::PooledConnection<Manager>, DbError> {
         for _ in 0..=self.pool.max_size() {
             let mut pooled = self.pool.get()?;
-            if !matches!(pooled.conn, DbConn::Pg(_))
+            if self.backend == Backend::Sqlite
                 || pooled.last_used.elapsed() < CHECK_IDLE_AFTER
                 || ping(&mut pooled.conn).is_ok()
             {

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use reqwest::Method;
 
-use crate::helpers::{backend_test, spawn_app, spawn_app_with, Backend, TestApp, TestDb};
+use crate::helpers::{backend_test, spawn_app, spawn_app_with, Backend, TestApp};
 
 backend_test! {
     async fn health_and_readiness_answer_when_all_is_well(backend: Backend) {
@@ -17,10 +17,7 @@ backend_test! {
 async fn readiness_is_503_when_the_database_is_gone() {
     let app = spawn_app(Backend::Postgres).await;
     app.call(Method::GET, "/readyz", None, None).await.assert_status(200);
-    let TestDb::Postgres { server_url, name, .. } = &app.db else { unreachable!() };
-    use diesel::RunQueryDsl;
-    let mut conn = warrant::db::establish_pg(server_url).unwrap();
-    diesel::sql_query(format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut conn).unwrap();
+    app.db.admin_sql("DROP DATABASE {db} WITH (FORCE)").unwrap();
     let res = app.call(Method::GET, "/readyz", None, None).await;
     res.assert_problem(503, "unavailable");
     assert_eq!(res.header("retry-after"), Some("1"));
@@ -30,14 +27,7 @@ async fn readiness_is_503_when_the_database_is_gone() {
 /// Ends every server connection the app holds, as a PostgreSQL restart,
 /// a failover or a proxy's idle timeout would; returns how many.
 fn end_app_connections(app: &TestApp) -> usize {
-    use diesel::RunQueryDsl;
-    let TestDb::Postgres { server_url, name, .. } = &app.db else { unreachable!() };
-    let mut conn = warrant::db::establish_pg(server_url).unwrap();
-    diesel::sql_query(format!(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
-    ))
-    .execute(&mut conn)
-    .unwrap()
+    app.db.admin_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'").unwrap()
 }
 
 #[actix_web::test]

@@ -95,13 +95,21 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// Runs `sql`, with `{db}` standing for this database's name, as the
+    /// server's administrator would (from outside the app); returns the
+    /// rows affected. PostgreSQL only.
+    pub fn admin_sql(&self, sql: &str) -> Result<usize, String> {
+        let Self::Postgres { server_url, name, .. } = self else { panic!("admin_sql needs PostgreSQL") };
+        let mut conn = establish_pg(server_url).map_err(|e| e.to_string())?;
+        diesel::sql_query(sql.replace("{db}", name)).execute(&mut conn).map_err(|e| e.to_string())
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let Self::Postgres { server_url, name, .. } = self {
-            if let Ok(mut conn) = establish_pg(server_url) {
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut conn);
-            }
+        if let Self::Postgres { .. } = self {
+            let _ = self.admin_sql("DROP DATABASE IF EXISTS {db} WITH (FORCE)");
         }
     }
 }
