@@ -4,7 +4,7 @@ use chrono::{NaiveDateTime, TimeDelta};
 use diesel::prelude::*;
 
 use super::schema::{refresh_tokens, revoked_sessions, sessions, users};
-use super::users::{to_user, UserRow, USER_COLUMNS};
+use super::users::{lock_user, to_user, UserRow, USER_COLUMNS};
 use super::{now, write_transaction, DbConn, DbError};
 use crate::domain::User;
 
@@ -21,16 +21,23 @@ pub struct SessionPolicy {
     pub revocation: TimeDelta,
 }
 
-/// Starts a session with its first refresh token (given as its hash).
+/// Starts a session with its first refresh token (given as its hash) and
+/// returns the account as it is now, or `None` if it was deleted meanwhile.
+/// The caller read the account before an argon2 verify: its role may have
+/// changed since, and the token must carry the current one.
 pub fn start(
     conn: &mut DbConn,
     id: &str,
     user_id: i64,
     refresh_hash: &str,
     policy: SessionPolicy,
-) -> Result<(), DbError> {
+) -> Result<Option<User>, DbError> {
     let now = now();
-    conn.transaction::<_, DbError, _>(|conn| {
+    write_transaction(conn, |conn| {
+        // A role change or deletion running now either committed before this
+        // read (we see its result) or waits for this session to exist, and
+        // then ends it: a token with a stale role never outlives the change.
+        let Some(user) = lock_user(conn, user_id)? else { return Ok(None) };
         diesel::insert_into(sessions::table)
             .values((
                 sessions::id.eq(id),
@@ -41,7 +48,7 @@ pub fn start(
             ))
             .execute(conn)?;
         insert_refresh_token(conn, id, refresh_hash, now)?;
-        Ok(())
+        Ok(Some(user))
     })
 }
 
@@ -194,13 +201,28 @@ pub fn live_revocations(conn: &mut DbConn) -> Result<Vec<Revocation>, DbError> {
         .load(conn)?)
 }
 
-/// Revocations with an id above `after_id`, oldest first.
-pub fn revocations_after(conn: &mut DbConn, after_id: i64) -> Result<Vec<Revocation>, DbError> {
-    Ok(revoked_sessions::table
-        .filter(revoked_sessions::id.gt(after_id))
-        .order(revoked_sessions::id.asc())
-        .select((revoked_sessions::id, revoked_sessions::session_id, revoked_sessions::expires_at))
-        .load(conn)?)
+/// The highest revocation id recorded so far, if any.
+pub fn last_revocation_id(conn: &mut DbConn) -> Result<Option<i64>, DbError> {
+    Ok(revoked_sessions::table.select(diesel::dsl::max(revoked_sessions::id)).first(conn)?)
+}
+
+/// Revocations with an id above `after_id` or among `pending`, oldest first.
+pub fn revocations_after(
+    conn: &mut DbConn,
+    after_id: i64,
+    pending: &[i64],
+) -> Result<Vec<Revocation>, DbError> {
+    let columns = (revoked_sessions::id, revoked_sessions::session_id, revoked_sessions::expires_at);
+    let newer = revoked_sessions::table.filter(revoked_sessions::id.gt(after_id));
+    Ok(if pending.is_empty() {
+        newer.order(revoked_sessions::id.asc()).select(columns).load(conn)?
+    } else {
+        newer
+            .or_filter(revoked_sessions::id.eq_any(pending))
+            .order(revoked_sessions::id.asc())
+            .select(columns)
+            .load(conn)?
+    })
 }
 
 /// Deletes what can no longer matter: revocations whose tokens have all

@@ -60,6 +60,18 @@ pub fn find(conn: &mut DbConn, id: i64) -> Result<Option<User>, DbError> {
     row.map(to_user).transpose()
 }
 
+/// Reads the account inside a write transaction, so that no role change or
+/// deletion commits before the transaction does: PostgreSQL holds a share
+/// lock on the row; SQLite's write transactions are serialized already.
+pub(super) fn lock_user(conn: &mut DbConn, id: i64) -> Result<Option<User>, DbError> {
+    let query = users::table.find(id).select(USER_COLUMNS);
+    let row: Option<UserRow> = match conn {
+        DbConn::Pg(pg) => query.for_share().first(pg).optional()?,
+        DbConn::Sqlite(sqlite) => query.first(sqlite).optional()?,
+    };
+    row.map(to_user).transpose()
+}
+
 /// One page of users in id order, each with how many posts they own.
 pub fn list_with_post_counts(
     conn: &mut DbConn,

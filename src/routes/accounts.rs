@@ -58,26 +58,23 @@ fn token_response(
     Ok(TokenResponse::new(token, refresh_token, user).respond(status))
 }
 
-/// Starts a new session for `user` and answers with its first token pair.
+/// Starts a new session for the account and answers with its first token
+/// pair, issued for the account as it is when the session starts.
 async fn start_session(
     db: &Db,
     tokens: &Tokens,
     policy: SessionPolicy,
-    user: User,
+    user_id: i64,
     status: HttpResponseBuilder,
 ) -> Result<(HttpResponse, String), ApiError> {
     let session_id = random_token(16);
     let (refresh_token, refresh_hash) = new_refresh_token();
-    let (sid, user_id) = (session_id.clone(), user.id);
-    db.run(move |conn| db::sessions::start(conn, &sid, user_id, &refresh_hash, policy)).await.map_err(
-        |e| {
-            match e {
-                // The account was deleted between the password check and now.
-                DbError::ForeignKeyViolation => ApiError::InvalidCredentials,
-                other => other.into(),
-            }
-        },
-    )?;
+    let sid = session_id.clone();
+    let user = db
+        .run(move |conn| db::sessions::start(conn, &sid, user_id, &refresh_hash, policy))
+        .await?
+        // The account was deleted between the password check and now.
+        .ok_or(ApiError::InvalidCredentials)?;
     Ok((token_response(tokens, user, &session_id, refresh_token, status)?, session_id))
 }
 
@@ -100,14 +97,15 @@ pub async fn signup(
     let password = v.required("password", body.password, Password::parse);
     let (username, password) = v.finish(username.zip(password))?;
     let hash = hasher.hash(password).await?;
-    let user = db.run(move |conn| db::users::insert(conn, &username, &hash, Role::User)).await.map_err(
-        |e| match e {
+    let user_id = db
+        .run(move |conn| db::users::insert(conn, &username, &hash, Role::User))
+        .await
+        .map_err(|e| match e {
             DbError::UniqueViolation => ApiError::UsernameTaken,
             other => other.into(),
-        },
-    )?;
-    let user_id = user.id;
-    let (response, sid) = start_session(&db, &tokens, **policy, user, HttpResponse::Created()).await?;
+        })?
+        .id;
+    let (response, sid) = start_session(&db, &tokens, **policy, user_id, HttpResponse::Created()).await?;
     tracing::info!(target: AUDIT, event = "signup", user_id, session_id = %sid, ip = %ip);
     Ok(response)
 }
@@ -137,12 +135,11 @@ pub async fn login(
         Ok(name) => db.run(move |conn| db::users::find_credentials(conn, &name.key())).await?,
         Err(_) => None,
     };
-    let (user, hash) = found.map_or((None, None), |(user, hash)| (Some(user), Some(hash)));
+    let (user_id, hash) = found.map_or((None, None), |(user, hash)| (Some(user.id), Some(hash)));
     let verified = hasher.verify(password, hash).await?;
-    match user {
-        Some(user) if verified => {
-            let user_id = user.id;
-            let (response, sid) = start_session(&db, &tokens, **policy, user, HttpResponse::Ok()).await?;
+    match user_id {
+        Some(user_id) if verified => {
+            let (response, sid) = start_session(&db, &tokens, **policy, user_id, HttpResponse::Ok()).await?;
             metrics.logins.with_label_values(&["ok"]).inc();
             tracing::info!(target: AUDIT, event = "login", user_id, session_id = %sid, ip = %ip);
             Ok(response)

@@ -148,6 +148,49 @@ backend_test! {
         app.get("/check_session", &alice.token).await.assert_status(200);
     }
 
+    async fn a_login_racing_a_role_change_never_keeps_a_token_with_the_old_role(backend: Backend) {
+        // The login reads the account, then spends an argon2 verify before it
+        // starts the session: the role change lands in between.
+        let app = spawn_app(backend).await;
+        let root = app.admin("root").await;
+        let bob = app.signup("bob").await;
+        let mut role = "user";
+        for round in 0..12u64 {
+            role = if role == "user" { "admin" } else { "user" };
+            let change = async {
+                actix_web::rt::time::sleep(Duration::from_millis(round % 6 * 2)).await;
+                app.patch(&format!("/admin/users/{}", bob.id), &root.token, json!({"role": role})).await
+            };
+            let (login, changed) = tokio::join!(app.try_login("bob", PASSWORD), change);
+            changed.assert_status(200);
+            let token = login.assert_status(200)["access_token"].as_str().expect("token").to_string();
+            if claim(&token, "role") != role {
+                app.get("/check_session", &token).await.assert_problem(401, "token_revoked");
+            }
+        }
+    }
+
+    async fn a_login_racing_the_deletion_of_its_account_gets_no_live_token(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let root = app.admin("root").await;
+        for round in 0..6u64 {
+            let name = format!("doomed{round}");
+            let user = app.signup(&name).await;
+            let delete = async {
+                actix_web::rt::time::sleep(Duration::from_millis(round * 2)).await;
+                app.delete(&format!("/admin/users/{}", user.id), &root.token).await
+            };
+            let (login, deleted) = tokio::join!(app.try_login(&name, PASSWORD), delete);
+            deleted.assert_status(204);
+            if login.status == 200 {
+                let token = login.body["access_token"].as_str().expect("token");
+                app.get("/posts", token).await.assert_problem(401, "token_revoked");
+            } else {
+                login.assert_problem(401, "invalid_credentials");
+            }
+        }
+    }
+
     async fn deleting_a_user_revokes_their_sessions(backend: Backend) {
         let app = spawn_app(backend).await;
         let root = app.admin("root").await;
@@ -269,4 +312,44 @@ async fn two_instances_share_tokens_and_a_logout_on_one_is_refused_by_the_other_
     }
     println!("revocation reached the other instance after {:?}", ended.elapsed());
     b.get("/check_session", &from_b.token).await.assert_status(200);
+}
+
+#[actix_web::test]
+#[cfg_attr(not(pg_tests), ignore = "set TEST_DATABASE_URL to also run on PostgreSQL")]
+async fn a_revocation_that_commits_after_hundreds_of_later_ones_is_still_seen_within_a_second() {
+    use diesel::connection::SimpleConnection;
+    // PostgreSQL shows a row when its transaction commits, not when it drew
+    // its id: a slow instance's revocation can appear below ids already read.
+    let app = spawn_app(Backend::Postgres).await;
+    let alice = app.signup("alice").await;
+    let sid = claim(&alice.token, "sid");
+    let sid = sid.as_str().expect("sid claim");
+    let mut slow = warrant::db::establish_pg(&app.db.url()).expect("connect");
+    slow.batch_execute(&format!(
+        "BEGIN; INSERT INTO revoked_sessions (session_id, expires_at) \
+         VALUES ('{sid}', now() AT TIME ZONE 'UTC' + interval '1 hour')"
+    ))
+    .expect("slow insert");
+    let mut others = warrant::db::establish_pg(&app.db.url()).expect("connect");
+    others
+        .batch_execute(
+            "INSERT INTO revoked_sessions (session_id, expires_at) \
+             SELECT 'other-' || g, now() AT TIME ZONE 'UTC' + interval '1 hour' FROM generate_series(1, 1000) g",
+        )
+        .expect("later revocations");
+    // Several syncs read the later ids meanwhile.
+    actix_web::rt::time::sleep(Duration::from_millis(800)).await;
+    app.get("/check_session", &alice.token).await.assert_status(200);
+
+    slow.batch_execute("COMMIT").expect("commit");
+    let committed = Instant::now();
+    loop {
+        let res = app.get("/check_session", &alice.token).await;
+        if res.status == 401 {
+            res.assert_problem(401, "token_revoked");
+            break;
+        }
+        assert!(committed.elapsed() < Duration::from_secs(1), "the late revocation was never read");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
 }
