@@ -4,14 +4,14 @@ use std::io::BufRead;
 use crate::auth::hash_password;
 use crate::auth::keys::new_stored_key;
 use crate::config::{Config, JwtConfig};
+use crate::db::{self, Db};
+use crate::domain::{Password, Username};
 use crate::routes::JWKS_MAX_AGE_SECS;
+use crate::startup::Application;
 
 /// Extra wait beyond the JWKS cache lifetime, covering the instances' key
 /// reload interval.
 const ROTATION_MARGIN_SECS: i64 = 10;
-use crate::db::{self, Db};
-use crate::domain::{Password, Username};
-use crate::startup::Application;
 
 /// Boxed errors are fine here: they end the process with their message.
 pub type CliResult = Result<(), Box<dyn std::error::Error>>;

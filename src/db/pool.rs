@@ -65,19 +65,30 @@ impl DatabaseUrl {
         }
     }
 
-    /// The URL with any password replaced, for logs.
+    /// The URL with any password replaced, for logs: in the user info and
+    /// in a `password=` parameter (libpq accepts both).
     pub fn redacted(&self) -> String {
-        match self {
-            Self::Sqlite(path) => format!("sqlite://{path}"),
-            Self::Postgres(url) => match (url.find("://"), url.rfind('@')) {
-                (Some(scheme), Some(at)) if at > scheme => {
-                    let userinfo = &url[scheme + 3..at];
-                    let user = userinfo.split(':').next().unwrap_or("");
-                    format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
-                }
-                _ => url.clone(),
+        let url = match self {
+            Self::Sqlite(path) => return format!("sqlite://{path}"),
+            Self::Postgres(url) => url,
+        };
+        let (base, params) = url.split_once('?').map_or((url.as_str(), None), |(b, p)| (b, Some(p)));
+        let base = match (base.find("://"), base.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => match base[scheme + 3..at].split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &base[..scheme + 3], &base[at..]),
+                None => base.to_string(),
             },
-        }
+            _ => base.to_string(),
+        };
+        let Some(params) = params else { return base };
+        let params: Vec<&str> = params
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => "password=***",
+                _ => param,
+            })
+            .collect();
+        format!("{base}?{}", params.join("&"))
     }
 }
 
@@ -388,5 +399,9 @@ mod tests {
         let url = DatabaseUrl::parse("postgres://app:s3cret@db:5432/warrant").unwrap();
         assert_eq!(url.redacted(), "postgres://app:***@db:5432/warrant");
         assert!(!format!("{url:?}").contains("s3cret"));
+        let url = DatabaseUrl::parse("postgres://db/warrant?sslmode=require&password=s3cret").unwrap();
+        assert_eq!(url.redacted(), "postgres://db/warrant?sslmode=require&password=***");
+        let plain = DatabaseUrl::parse("postgresql://app@db/warrant?sslmode=disable").unwrap();
+        assert_eq!(plain.redacted(), "postgresql://app@db/warrant?sslmode=disable");
     }
 }
