@@ -119,7 +119,7 @@ impl KeySet {
 
     /// Re-reads the database's keys (rotation), off the async workers.
     pub async fn reload(db: &Db, retire_after: TimeDelta) -> Result<Self, DbError> {
-        db.run(move |conn| Self::stored(conn, retire_after)).await
+        db.read(move |conn| Self::stored(conn, retire_after)).await
     }
 
     /// The database's keys as of now.

@@ -113,7 +113,7 @@ impl Revocations {
             let position = self.position.lock().unwrap_or_else(PoisonError::into_inner);
             (position.high_water, position.pending.keys().copied().collect::<Vec<_>>())
         };
-        self.add(db.run(move |conn| db::sessions::revocations_after(conn, after, &pending)).await?);
+        self.add(db.read(move |conn| db::sessions::revocations_after(conn, after, &pending)).await?);
         Ok(())
     }
 

@@ -1,4 +1,6 @@
 //! Connections for either backend behind one pool, chosen by URL scheme.
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -217,6 +219,28 @@ impl r2d2::ManageConnection for Manager {
 pub struct Db {
     pool: r2d2::Pool<Manager>,
     backend: Backend,
+    last_loss: Arc<LastLoss>,
+}
+
+/// When a connection of the pool was last found dead. A server restart or
+/// failover ends every connection at once: those not used successfully since
+/// are suspect, and pinged before use like idle ones.
+struct LastLoss {
+    origin: Instant,
+    /// Nanoseconds after `origin`; 0 when no connection was lost yet.
+    nanos: AtomicU64,
+}
+
+impl LastLoss {
+    fn record(&self) {
+        let nanos = u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX).max(1);
+        self.nanos.store(nanos, Ordering::Relaxed);
+    }
+
+    fn suspects(&self, last_used: Instant) -> bool {
+        let nanos = self.nanos.load(Ordering::Relaxed);
+        nanos != 0 && last_used <= self.origin + Duration::from_nanos(nanos)
+    }
 }
 
 impl Db {
@@ -236,7 +260,8 @@ impl Db {
             .connection_timeout(Duration::from_secs(5))
             .build(manager)
             .map_err(DbError::from)?;
-        Ok(Self { pool, backend: url.backend() })
+        let last_loss = Arc::new(LastLoss { origin: Instant::now(), nanos: AtomicU64::new(0) });
+        Ok(Self { pool, backend: url.backend(), last_loss })
     }
 
     /// Applies pending migrations for this backend; returns how many ran.
@@ -262,25 +287,52 @@ impl Db {
     /// command line and startup; request handlers use [`Db::run`]. A
     /// connection that fails as a connection is not reused.
     pub fn run_blocking<T>(&self, f: impl FnOnce(&mut DbConn) -> Result<T, DbError>) -> Result<T, DbError> {
+        self.run_on(&mut self.checkout()?, f)
+    }
+
+    /// [`Db::run_blocking`] for a read, which is safe to repeat: when its
+    /// connection turns out to be dead (the server restarted, a proxy dropped
+    /// it), it runs once more on another. Writes are never repeated: the
+    /// statement may have run before the connection died.
+    fn read_blocking<T>(&self, f: impl Fn(&mut DbConn) -> Result<T, DbError>) -> Result<T, DbError> {
         let mut pooled = self.checkout()?;
+        match self.run_on(&mut pooled, &f) {
+            Err(DbError::Unavailable(_)) => {
+                drop(pooled);
+                self.run_blocking(f)
+            }
+            other => other,
+        }
+    }
+
+    /// Runs `f` on a checked-out connection. One that fails as a connection
+    /// is dropped, and makes the others suspect.
+    fn run_on<T>(
+        &self,
+        pooled: &mut r2d2::PooledConnection<Manager>,
+        f: impl FnOnce(&mut DbConn) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
         let result = f(&mut pooled.conn);
         pooled.lost = matches!(result, Err(DbError::Unavailable(_)));
+        if pooled.lost {
+            self.last_loss.record();
+        }
         pooled.last_used = Instant::now();
         result
     }
 
-    /// A pooled connection, known to be alive if it sat idle: dead ones are
-    /// retired until a live or new one comes up.
+    /// A pooled connection, known to be alive if it sat idle or was suspect:
+    /// dead ones are retired until a live or new one comes up.
     fn checkout(&self) -> Result<r2d2::PooledConnection<Manager>, DbError> {
         for _ in 0..=self.pool.max_size() {
             let mut pooled = self.pool.get()?;
-            if self.backend == Backend::Sqlite
-                || pooled.last_used.elapsed() < CHECK_IDLE_AFTER
-                || ping(&mut pooled.conn).is_ok()
-            {
+            let trusted =
+                pooled.last_used.elapsed() < CHECK_IDLE_AFTER && !self.last_loss.suspects(pooled.last_used);
+            if self.backend == Backend::Sqlite || trusted || ping(&mut pooled.conn).is_ok() {
                 return Ok(pooled);
             }
             pooled.lost = true;
+            self.last_loss.record();
         }
         Err(DbError::Unavailable("no live database connection".into()))
     }
@@ -292,10 +344,26 @@ impl Db {
         T: Send + 'static,
     {
         let db = self.clone();
-        actix_web::web::block(move || db.run_blocking(f))
-            .await
-            .map_err(|e| DbError::Other(format!("blocking task failed: {e}")))?
+        offload(move || db.run_blocking(f)).await
     }
+
+    /// Runs a read (no writes in `f`) on the blocking thread pool; repeated
+    /// once on another connection if its connection was dead.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        F: Fn(&mut DbConn) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let db = self.clone();
+        offload(move || db.read_blocking(f)).await
+    }
+}
+
+/// Moves blocking database work off the async workers.
+async fn offload<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, DbError> + Send + 'static,
+) -> Result<T, DbError> {
+    actix_web::web::block(work).await.map_err(|e| DbError::Other(format!("blocking task failed: {e}")))?
 }
 
 /// Runs `f` in a transaction that may read then write. SQLite takes the write

@@ -132,7 +132,7 @@ pub async fn login(
     let password = v.required("password", body.password, Ok);
     let (username, password) = v.finish(username.zip(password))?;
     let found = match Username::parse(&username) {
-        Ok(name) => db.run(move |conn| db::users::find_credentials(conn, &name.key())).await?,
+        Ok(name) => db.read(move |conn| db::users::find_credentials(conn, &name.key())).await?,
         Err(_) => None,
     };
     let (user_id, hash) = found.map_or((None, None), |(user, hash)| (Some(user.id), Some(hash)));
@@ -232,7 +232,7 @@ pub async fn logout(
         (status = 401, response = Problem)))]
 pub async fn check_session(user: AuthUser, db: web::Data<Db>) -> Result<web::Json<UserResponse>, ApiError> {
     let id = user.id();
-    let found = db.run(move |conn| db::users::find(conn, id)).await?;
+    let found = db.read(move |conn| db::users::find(conn, id)).await?;
     // Deleting a user revokes their sessions; this covers the instant between.
     found.map(|u| web::Json(u.into())).ok_or(ApiError::TokenRevoked)
 }

@@ -62,8 +62,8 @@ pub async fn list_users(
     let mut v = Validator::default();
     let page = page_params(&mut v, query.limit, query.cursor);
     let (limit, cursor) = v.finish(page)?;
-    let rows =
-        db.run(move |conn| db::users::list_with_post_counts(conn, cursor.map(Cursor::id), limit + 1)).await?;
+    let after = cursor.map(Cursor::id);
+    let rows = db.read(move |conn| db::users::list_with_post_counts(conn, after, limit + 1)).await?;
     Ok(web::Json(Page::from_rows(
         rows,
         limit as usize,

@@ -31,7 +31,7 @@ pub async fn healthz() -> web::Json<StatusResponse> {
     responses((status = 200, description = "Ready to serve", body = StatusResponse),
         (status = 503, response = Problem)))]
 pub async fn readyz(db: web::Data<Db>) -> Result<web::Json<StatusResponse>, ApiError> {
-    db.run(crate::db::ping).await.map_err(|e| {
+    db.read(crate::db::ping).await.map_err(|e| {
         tracing::warn!(error = %e, "readiness check failed");
         ApiError::Unavailable
     })?;

@@ -60,7 +60,8 @@ pub async fn list_posts(
             .ok_or_else(|| "must be a positive whole number".to_string())
     });
     let ((limit, cursor), author) = v.finish(page.zip(author))?;
-    let rows = db.run(move |conn| db::posts::list(conn, author, cursor.map(Cursor::id), limit + 1)).await?;
+    let before = cursor.map(Cursor::id);
+    let rows = db.read(move |conn| db::posts::list(conn, author, before, limit + 1)).await?;
     Ok(web::Json(Page::from_rows(rows, limit as usize, |p| p.id, PostResponse::from)))
 }
 
@@ -98,7 +99,7 @@ pub async fn get_post(
     db: web::Data<Db>,
 ) -> Result<web::Json<PostResponse>, ApiError> {
     let id = id.into_inner();
-    let post = db.run(move |conn| db::posts::find(conn, id)).await?.ok_or(NO_POST)?;
+    let post = db.read(move |conn| db::posts::find(conn, id)).await?.ok_or(NO_POST)?;
     Ok(web::Json(post.into()))
 }
 
@@ -117,7 +118,7 @@ pub async fn update_post(
 ) -> Result<web::Json<PostResponse>, ApiError> {
     let (id, actor) = (id.into_inner(), user.actor());
     let content = body.into_inner().parse()?;
-    let post = db.run(move |conn| db::posts::find(conn, id)).await?.ok_or(NO_POST)?;
+    let post = db.read(move |conn| db::posts::find(conn, id)).await?.ok_or(NO_POST)?;
     if !may_edit_post(post.author_id, actor) {
         return Err(ApiError::Forbidden("only the author may edit a post"));
     }
@@ -136,7 +137,7 @@ pub async fn delete_post(
     db: web::Data<Db>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, actor) = (id.into_inner(), user.actor());
-    let post = db.run(move |conn| db::posts::find(conn, id)).await?.ok_or(NO_POST)?;
+    let post = db.read(move |conn| db::posts::find(conn, id)).await?.ok_or(NO_POST)?;
     if !may_delete_post(post.author_id, actor) {
         return Err(ApiError::Forbidden("only the author or an admin may delete a post"));
     }
