@@ -116,6 +116,8 @@ impl Application {
             App::new()
                 .wrap(Condition::new(!cors_origins.is_empty(), cors(&cors_origins)))
                 .wrap(prometheus.clone())
+                // Inside the request span, so logs show the method sent.
+                .wrap(from_fn(routes::head_as_get))
                 .wrap(from_fn(telemetry::request_span))
                 .app_data(json_config())
                 .app_data(path_config())

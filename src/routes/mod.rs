@@ -7,6 +7,10 @@ mod openapi;
 mod posts;
 mod wire;
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse, Resource};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
@@ -18,25 +22,39 @@ pub use openapi::ApiDoc;
 
 /// Every route the service answers, with its methods. `resource` takes the
 /// `Allow` header of its 405 from here (and refuses paths missing here); a
-/// test checks the OpenAPI document lists exactly these.
+/// test checks the OpenAPI document lists exactly these (but HEAD, which
+/// [`head_as_get`] serves for every GET).
 pub const ROUTES: &[(&str, &str)] = &[
     ("/signup", "POST"),
     ("/login", "POST"),
     ("/refresh", "POST"),
     ("/logout", "DELETE"),
-    ("/check_session", "GET"),
-    ("/posts", "GET, POST"),
-    ("/posts/{id}", "GET, PATCH, DELETE"),
-    ("/admin/users", "GET"),
+    ("/check_session", "GET, HEAD"),
+    ("/posts", "GET, HEAD, POST"),
+    ("/posts/{id}", "GET, HEAD, PATCH, DELETE"),
+    ("/admin/users", "GET, HEAD"),
     ("/admin/users/{id}", "PATCH, DELETE"),
-    ("/.well-known/jwks.json", "GET"),
-    ("/healthz", "GET"),
-    ("/readyz", "GET"),
+    ("/.well-known/jwks.json", "GET, HEAD"),
+    ("/healthz", "GET, HEAD"),
+    ("/readyz", "GET, HEAD"),
     // Served by the metrics middleware and the docs page.
-    ("/metrics", "GET"),
-    ("/openapi.json", "GET"),
-    ("/docs", "GET"),
+    ("/metrics", "GET, HEAD"),
+    ("/openapi.json", "GET, HEAD"),
+    ("/docs", "GET, HEAD"),
 ];
+
+/// HEAD is GET without the body (RFC 9110 §9.3.2): it is routed, checked and
+/// answered as GET, and actix-http, which decoded the request as HEAD, sends
+/// the headers only. Uptime monitors often probe with HEAD.
+pub async fn head_as_get(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if req.method() == Method::HEAD {
+        req.head_mut().method = Method::GET;
+    }
+    next.call(req).await
+}
 
 /// A resource whose unmatched methods get the contract's 405 with `Allow`.
 fn resource(path: &'static str) -> Resource {

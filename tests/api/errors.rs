@@ -48,17 +48,49 @@ backend_test! {
         for (method, path, allow) in [
             (Method::GET, "/signup", "POST"),
             (Method::DELETE, "/login", "POST"),
-            (Method::PUT, "/posts", "GET, POST"),
-            (Method::POST, "/posts/1", "GET, PATCH, DELETE"),
+            (Method::PUT, "/posts", "GET, HEAD, POST"),
+            (Method::POST, "/posts/1", "GET, HEAD, PATCH, DELETE"),
             (Method::GET, "/admin/users/1", "PATCH, DELETE"),
-            (Method::POST, "/healthz", "GET"),
-            (Method::PUT, "/metrics", "GET"),
-            (Method::POST, "/openapi.json", "GET"),
-            (Method::DELETE, "/docs", "GET"),
+            (Method::POST, "/healthz", "GET, HEAD"),
+            (Method::PUT, "/metrics", "GET, HEAD"),
+            (Method::POST, "/openapi.json", "GET, HEAD"),
+            (Method::DELETE, "/docs", "GET, HEAD"),
         ] {
             let res = app.call(method, path, None, None).await;
             res.assert_problem(405, "method_not_allowed");
             assert_eq!(res.header("allow"), Some(allow), "{path}");
+        }
+        // HEAD only where GET is served; the 405 has its headers, no body.
+        let res = app.call(Method::HEAD, "/admin/users/1", None, None).await;
+        assert_eq!((res.status.as_u16(), res.header("allow")), (405, Some("PATCH, DELETE")));
+    }
+
+    async fn head_answers_like_get_without_a_body(backend: Backend) {
+        // Uptime monitors often probe with HEAD (RFC 9110: GET's headers, no body).
+        let app = spawn_app(backend).await;
+        let alice = app.signup("alice").await;
+        for (path, token, status) in [
+            ("/healthz", None, 200),
+            ("/readyz", None, 200),
+            ("/metrics", None, 200),
+            ("/.well-known/jwks.json", None, 200),
+            ("/posts", Some(alice.token.as_str()), 200),
+            ("/posts", None, 401),
+            ("/posts/999", Some(alice.token.as_str()), 404),
+        ] {
+            let get = app.call(Method::GET, path, token, None).await;
+            let mut req = app.raw(Method::HEAD, path);
+            if let Some(token) = token {
+                req = req.bearer_auth(token);
+            }
+            let head = req.send().await.expect("HEAD sent");
+            assert_eq!(head.status().as_u16(), status, "HEAD {path}");
+            assert_eq!(get.status.as_u16(), status, "GET {path}");
+            assert_eq!(head.headers().get("content-type"), get.headers.get("content-type"), "{path}");
+            if status == 401 {
+                assert!(head.headers().contains_key("www-authenticate"));
+            }
+            assert!(head.bytes().await.expect("no body").is_empty(), "HEAD {path} has no body");
         }
     }
 
