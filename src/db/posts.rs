@@ -3,7 +3,8 @@ use diesel::prelude::*;
 
 use super::schema::{posts, users};
 use super::time::UtcTime;
-use super::{load, now, DbConn, DbError};
+use super::users::{holds_admin, AdminChange};
+use super::{load, now, write_transaction, DbConn, DbError};
 use crate::domain::{Post, PostContent};
 
 type PostRow = (i64, i64, String, UtcTime, UtcTime, String);
@@ -89,7 +90,19 @@ pub fn update_content(conn: &mut DbConn, id: i64, content: &PostContent) -> Resu
     find(conn, id)
 }
 
-/// Deletes a post; false when it did not exist.
-pub fn delete(conn: &mut DbConn, id: i64) -> Result<bool, DbError> {
-    Ok(diesel::delete(posts::table.find(id)).execute(conn)? > 0)
+/// Deletes a post (if it still exists) as its author, or as admin
+/// `as_admin`: then only while that account holds the admin role, checked in
+/// the same transaction.
+pub fn delete(conn: &mut DbConn, id: i64, as_admin: Option<i64>) -> Result<AdminChange<()>, DbError> {
+    let Some(admin) = as_admin else {
+        diesel::delete(posts::table.find(id)).execute(conn)?;
+        return Ok(AdminChange::Done(()));
+    };
+    write_transaction(conn, |conn| {
+        if !holds_admin(conn, admin)? {
+            return Ok(AdminChange::NotAdmin);
+        }
+        diesel::delete(posts::table.find(id)).execute(conn)?;
+        Ok(AdminChange::Done(()))
+    })
 }

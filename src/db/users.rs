@@ -98,12 +98,16 @@ pub fn list_with_post_counts(
         .collect()
 }
 
-/// Outcome of a change that must leave at least one admin.
+/// Outcome of a change made with admin rights.
 #[derive(Debug)]
 pub enum AdminChange<T> {
     Done(T),
     NotFound,
+    /// It would leave no admin.
     LastAdmin,
+    /// The acting account no longer holds the admin role (demoted or
+    /// deleted, possibly through another instance a moment ago).
+    NotAdmin,
 }
 
 impl<T> AdminChange<T> {
@@ -112,15 +116,34 @@ impl<T> AdminChange<T> {
             AdminChange::Done(value) => AdminChange::Done(f(value)?),
             AdminChange::NotFound => AdminChange::NotFound,
             AdminChange::LastAdmin => AdminChange::LastAdmin,
+            AdminChange::NotAdmin => AdminChange::NotAdmin,
         })
     }
 }
 
-/// Checks, inside a write transaction, whether `id` exists and whether
-/// removing its admin role would leave none. On PostgreSQL the admin rows are
-/// locked first, so two admins demoting each other at once cannot both win.
-fn guard_last_admin(conn: &mut DbConn, id: i64, keeps_admin: bool) -> Result<AdminChange<User>, DbError> {
+/// Whether account `id` holds the admin role now, read inside a write
+/// transaction and held until it ends (see [`lock_user`]). Admin writes check
+/// it besides the token's role claim: a session ended on another instance
+/// reaches this one within the revocation sync interval, and a stolen admin
+/// token must not keep its powers that long.
+pub(super) fn holds_admin(conn: &mut DbConn, id: i64) -> Result<bool, DbError> {
+    Ok(lock_user(conn, id)?.is_some_and(|user| user.role == Role::Admin))
+}
+
+/// Checks, inside a write transaction, that `by` is still an admin, whether
+/// `id` exists and whether removing its admin role would leave none. On
+/// PostgreSQL the admin rows are locked first, so two admins demoting each
+/// other at once cannot both win.
+fn guard_last_admin(
+    conn: &mut DbConn,
+    by: i64,
+    id: i64,
+    keeps_admin: bool,
+) -> Result<AdminChange<User>, DbError> {
     pg_only(conn, "SELECT id FROM users WHERE role = 'admin' FOR UPDATE")?;
+    if !holds_admin(conn, by)? {
+        return Ok(AdminChange::NotAdmin);
+    }
     let Some(user) = find(conn, id)? else { return Ok(AdminChange::NotFound) };
     if user.role == Role::Admin && !keeps_admin {
         let admins: i64 =
@@ -132,16 +155,17 @@ fn guard_last_admin(conn: &mut DbConn, id: i64, keeps_admin: bool) -> Result<Adm
     Ok(AdminChange::Done(user))
 }
 
-/// Sets the role; a change ends the user's sessions, so no token keeps the
-/// old role. Returns the user and the ended session ids.
+/// Sets the role, as admin `by`; a change ends the user's sessions, so no
+/// token keeps the old role. Returns the user and the ended session ids.
 pub fn set_role(
     conn: &mut DbConn,
+    by: i64,
     id: i64,
     role: Role,
     policy: SessionPolicy,
 ) -> Result<AdminChange<(User, Vec<String>)>, DbError> {
     write_transaction(conn, |conn| {
-        guard_last_admin(conn, id, role == Role::Admin)?.try_map(|user| {
+        guard_last_admin(conn, by, id, role == Role::Admin)?.try_map(|user| {
             if user.role == role {
                 return Ok((user, Vec::new()));
             }
@@ -152,15 +176,17 @@ pub fn set_role(
     })
 }
 
-/// Deletes a user; their posts and sessions go with them (ON DELETE CASCADE)
-/// after the sessions are recorded as revoked. Returns the ended session ids.
+/// Deletes a user, as admin `by`; their posts and sessions go with them (ON
+/// DELETE CASCADE) after the sessions are recorded as revoked. Returns the
+/// ended session ids.
 pub fn delete(
     conn: &mut DbConn,
+    by: i64,
     id: i64,
     policy: SessionPolicy,
 ) -> Result<AdminChange<Vec<String>>, DbError> {
     write_transaction(conn, |conn| {
-        guard_last_admin(conn, id, false)?.try_map(|_| {
+        guard_last_admin(conn, by, id, false)?.try_map(|_| {
             let ended = end_sessions(conn, Sessions::OfUser(id), policy)?;
             diesel::delete(users::table.find(id)).execute(conn)?;
             Ok(ended)

@@ -40,12 +40,14 @@ pub struct RoleRequest {
 
 const NO_USER: ApiError = ApiError::NotFound("no such user");
 
-/// Maps the outcome of a change that must keep one admin.
+/// Maps the outcome of a change to a user made with admin rights.
 fn admin_change<T>(change: AdminChange<T>) -> Result<T, ApiError> {
     match change {
         AdminChange::Done(value) => Ok(value),
         AdminChange::NotFound => Err(NO_USER),
         AdminChange::LastAdmin => Err(ApiError::LastAdmin),
+        // The role change or deletion ended this admin's sessions too.
+        AdminChange::NotAdmin => Err(ApiError::TokenRevoked),
     }
 }
 
@@ -91,9 +93,11 @@ pub async fn update_user_role(
     let role = v.required("role", body.into_inner().role, |raw| raw.parse::<Role>());
     let role = v.finish(role)?;
     let (id, policy) = (id.into_inner(), **policy);
-    let (user, ended) = admin_change(db.run(move |conn| db::users::set_role(conn, id, role, policy)).await?)?;
+    let by = admin.0.id();
+    let (user, ended) =
+        admin_change(db.run(move |conn| db::users::set_role(conn, by, id, role, policy)).await?)?;
     revocations.add_local(&ended, policy);
-    tracing::info!(target: AUDIT, event = "role_changed", user_id = id, by = admin.0.id(), role = %role,
+    tracing::info!(target: AUDIT, event = "role_changed", user_id = id, by, role = %role,
         sessions_ended = ended.len());
     Ok(web::Json(user.into()))
 }
@@ -112,9 +116,10 @@ pub async fn delete_user(
     policy: web::Data<SessionPolicy>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, policy) = (id.into_inner(), **policy);
-    let ended = admin_change(db.run(move |conn| db::users::delete(conn, id, policy)).await?)?;
+    let by = admin.0.id();
+    let ended = admin_change(db.run(move |conn| db::users::delete(conn, by, id, policy)).await?)?;
     revocations.add_local(&ended, policy);
-    tracing::info!(target: AUDIT, event = "user_deleted", user_id = id, by = admin.0.id(),
+    tracing::info!(target: AUDIT, event = "user_deleted", user_id = id, by,
         sessions_ended = ended.len());
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use crate::helpers::{backend_test, spawn_app};
+use crate::helpers::{backend_test, spawn_app, Backend};
 
 backend_test! {
     async fn admin_routes_are_forbidden_to_users(backend: Backend) {
@@ -78,4 +78,30 @@ backend_test! {
         app.post("/posts", &alice.token, json!({"content": "ghost"})).await.assert_problem(401, "token_revoked");
         app.signup("alice").await;
     }
+}
+
+#[actix_web::test]
+#[cfg_attr(not(pg_tests), ignore = "set TEST_DATABASE_URL to also run on PostgreSQL")]
+async fn a_demoted_admin_loses_admin_writes_at_once_on_every_instance() {
+    // B learns of the ended session within the sync interval; a stolen admin
+    // token firing deletions at B must not get that long.
+    let a = spawn_app(Backend::Postgres).await;
+    let b = a.replica();
+    let root = a.admin("root").await;
+    let eve = a.admin("eve").await;
+    let carol = a.signup("carol").await;
+    let post = a.create_post(&carol.token, "still here").await;
+
+    a.patch(&format!("/admin/users/{}", eve.id), &root.token, json!({"role": "user"}))
+        .await
+        .assert_status(200);
+    b.delete(&format!("/admin/users/{}", carol.id), &eve.token).await.assert_problem(401, "token_revoked");
+    b.patch(&format!("/admin/users/{}", carol.id), &eve.token, json!({"role": "admin"}))
+        .await
+        .assert_problem(401, "token_revoked");
+    b.delete(&format!("/posts/{post}"), &eve.token).await.assert_problem(401, "token_revoked");
+
+    a.get(&format!("/posts/{post}"), &root.token).await.assert_status(200);
+    let carol_now = a.get("/check_session", &carol.token).await;
+    assert_eq!(carol_now.assert_status(200)["role"], "user");
 }
