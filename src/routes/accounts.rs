@@ -194,7 +194,8 @@ pub async fn refresh(
 }
 
 /// `DELETE /logout[?scope=all]`: ends this session, or every session of the
-/// user. Idempotent: a token whose session already ended still gets 204.
+/// user. Idempotent: a token whose session already ended still gets 204 for
+/// its own session (but 401 for `scope=all`).
 #[utoipa::path(delete, path = "/logout", tag = "accounts", params(LogoutQuery), security(("bearer" = [])),
     responses((status = 204, description = "Session(s) ended"),
         (status = 401, response = Problem), (status = 422, response = Problem)))]
@@ -213,6 +214,12 @@ pub async fn logout(
         _ => Err("must be \"all\" or \"session\"".to_string()),
     });
     let all = v.finish(all)?.unwrap_or(false);
+    // Only a live session may end the others: a token whose session ended
+    // (perhaps because it was stolen) keeps only the idempotent logout of
+    // its own session.
+    if all && revocations.is_revoked(&claims.session_id) {
+        return Err(ApiError::TokenRevoked);
+    }
     let (user_id, sid, policy) = (claims.user_id, claims.session_id, **policy);
     let which_sid = sid.clone();
     let ended = db

@@ -135,6 +135,19 @@ backend_test! {
         app.get("/check_session", &again.token).await.assert_status(200);
     }
 
+    async fn a_token_whose_session_ended_cannot_end_the_users_other_sessions(backend: Backend) {
+        // Reuse detection ends a session because its tokens may be stolen:
+        // they keep only the idempotent logout of that same session.
+        let app = spawn_app(backend).await;
+        let stolen = app.signup("alice").await;
+        let laptop = app.login("alice").await;
+        app.refresh(&stolen.refresh).await;
+        app.try_refresh(&stolen.refresh).await.assert_problem(401, "invalid_refresh_token");
+        logout(&app, &stolen.token, "").await.assert_status(204);
+        logout(&app, &stolen.token, "?scope=all").await.assert_problem(401, "token_revoked");
+        app.get("/check_session", &laptop.token).await.assert_status(200);
+    }
+
     async fn a_role_change_ends_the_users_sessions(backend: Backend) {
         let app = spawn_app(backend).await;
         let root = app.admin("root").await;
