@@ -297,8 +297,9 @@ impl Db {
     fn read_blocking<T>(&self, f: impl Fn(&mut DbConn) -> Result<T, DbError>) -> Result<T, DbError> {
         let mut pooled = self.checkout()?;
         match self.run_on(&mut pooled, &f) {
-            Err(DbError::Unavailable(_)) => {
+            Err(DbError::Unavailable(e)) => {
                 drop(pooled);
+                tracing::warn!(error = %e, "database connection lost; running the read again on another");
                 self.run_blocking(f)
             }
             other => other,
