@@ -203,6 +203,8 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
 
 /// Spawns the app on an existing database (a restart, or a second replica).
 pub fn spawn_app_on(db: TestDb, config: Config) -> TestApp {
+    // Quiet unless TEST_LOG asks (see test_config); the first call installs it.
+    warrant::telemetry::init(&config.log);
     let app = Application::build(config.clone()).expect("the app starts");
     let base = format!("http://{}", app.addr());
     actix_web::rt::spawn(app.run_until_stopped());
