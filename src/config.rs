@@ -181,14 +181,21 @@ impl Config {
     }
 }
 
+/// Revocation entries outlive the last token they cover by this much: a
+/// token signed as its session ends (a refresh racing a logout), whole-second
+/// `iat`, and clocks that differ a little between instances.
+const REVOCATION_MARGIN_SECS: i64 = 5;
+
 impl Config {
     /// Session lifetimes. Revocation entries must outlive every access token
-    /// a session issued before it ended, clock leeway included.
+    /// a session issued before it ended, clock leeway included (tokens never
+    /// live longer than the configured lifetime, whatever their `exp`).
     pub fn session_policy(&self) -> SessionPolicy {
+        let revocation = self.access_ttl_secs + crate::auth::LEEWAY_SECS as i64 + REVOCATION_MARGIN_SECS;
         SessionPolicy {
             idle: TimeDelta::seconds(self.refresh_ttl_secs),
             absolute: TimeDelta::seconds(self.session_max_age_secs),
-            revocation: TimeDelta::seconds(self.access_ttl_secs + crate::auth::LEEWAY_SECS as i64),
+            revocation: TimeDelta::seconds(revocation),
         }
     }
 }

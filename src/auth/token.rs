@@ -165,7 +165,13 @@ impl Tokens {
         let claims = jsonwebtoken::dangerous::insecure_decode::<Claims>(token)
             .map_err(|_| TokenError::Invalid("malformed token"))?
             .claims;
-        AccessClaims::try_from(claims)
+        // A token lives at most the configured lifetime, even one signed
+        // under a longer one: revocations are kept only that long (plus
+        // leeway), so a lowered WARRANT_ACCESS_TTL must bind older tokens too.
+        let lifetime_end = claims.iat.saturating_add(self.ttl_secs);
+        let mut access = AccessClaims::try_from(claims)?;
+        access.expires_at = access.expires_at.min(lifetime_end);
+        Ok(access)
     }
 
     /// Checks signature, algorithm, `typ`, `iss`, `aud`, `exp` and `nbf`.
@@ -173,17 +179,20 @@ impl Tokens {
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let cached = self.verified.read().unwrap_or_else(PoisonError::into_inner).get(&digest).cloned();
-        if let Some(claims) = cached {
-            // The same check jsonwebtoken applies to `exp`.
-            if claims.expires_at < chrono::Utc::now().timestamp() - LEEWAY_SECS as i64 {
-                return Err(TokenError::Expired);
+        let claims = match cached {
+            Some(claims) => claims,
+            None => {
+                let claims = self.verify_uncached(token)?;
+                let mut verified = self.verified.write().unwrap_or_else(PoisonError::into_inner);
+                if verified.len() < VERIFIED_CACHE_CAPACITY {
+                    verified.insert(digest, claims.clone());
+                }
+                claims
             }
-            return Ok(claims);
-        }
-        let claims = self.verify_uncached(token)?;
-        let mut verified = self.verified.write().unwrap_or_else(PoisonError::into_inner);
-        if verified.len() < VERIFIED_CACHE_CAPACITY {
-            verified.insert(digest, claims.clone());
+        };
+        // The same check jsonwebtoken applies to `exp`, on the capped expiry.
+        if claims.expires_at < chrono::Utc::now().timestamp() - LEEWAY_SECS as i64 {
+            return Err(TokenError::Expired);
         }
         Ok(claims)
     }
@@ -213,7 +222,13 @@ impl Tokens {
                 _ => TokenError::Invalid("malformed token"),
             })?
             .claims;
-        AccessClaims::try_from(claims)
+        // A token lives at most the configured lifetime, even one signed
+        // under a longer one: revocations are kept only that long (plus
+        // leeway), so a lowered WARRANT_ACCESS_TTL must bind older tokens too.
+        let lifetime_end = claims.iat.saturating_add(self.ttl_secs);
+        let mut access = AccessClaims::try_from(claims)?;
+        access.expires_at = access.expires_at.min(lifetime_end);
+        Ok(access)
     }
 }
 
@@ -286,6 +301,43 @@ mod tests {
         cache.values_mut().for_each(|c| c.expires_at = chrono::Utc::now().timestamp() - 31);
         drop(cache);
         assert_eq!(fresh.verify(&token).unwrap_err(), TokenError::Expired);
+    }
+
+    #[test]
+    fn a_token_lives_no_longer_than_the_configured_lifetime_even_if_issued_under_a_longer_one() {
+        // Revocations are kept for the configured lifetime (plus leeway): a
+        // token issued before the operator lowered WARRANT_ACCESS_TTL must
+        // not outlive them.
+        let pem = generate_ed25519_pem();
+        let keys = || KeySet::ed25519(std::slice::from_ref(&pem)).unwrap();
+        let (long, short) =
+            (Tokens::new(keys(), "warrant", "warrant", 3600), Tokens::new(keys(), "warrant", "warrant", 60));
+        let now = chrono::Utc::now().timestamp();
+        let sign = |iat: i64| {
+            let claims = Claims {
+                iss: "warrant".into(),
+                aud: "warrant".into(),
+                sub: "7".into(),
+                iat,
+                exp: iat + 3600,
+                nbf: None,
+                jti: "j".into(),
+                sid: "s1".into(),
+                role: "user".into(),
+                username: "alice".into(),
+            };
+            let keys = long.keys();
+            let (kid, key) = keys.signing();
+            let mut header = Header::new(keys.algorithm());
+            header.typ = Some(ACCESS_TOKEN_TYP.into());
+            header.kid = kid.map(Into::into);
+            encode(&header, &claims, key).unwrap()
+        };
+        let old = sign(now - 60 - LEEWAY_SECS as i64 - 1);
+        assert!(long.verify(&old).is_ok());
+        assert_eq!(short.verify(&old).unwrap_err(), TokenError::Expired);
+        let recent = sign(now - 10);
+        assert_eq!(short.verify(&recent).unwrap().expires_at, now - 10 + 60);
     }
 
     #[test]
