@@ -139,7 +139,7 @@ impl Config {
         if tracing_subscriber::EnvFilter::try_new(&log_filter).is_err() {
             return Err(invalid("WARRANT_LOG", format!("{log_filter:?} is not a log filter")));
         }
-        let cors_origins = match lookup("WARRANT_CORS_ORIGINS") {
+        let cors_origins = match env.get("WARRANT_CORS_ORIGINS")? {
             None => Vec::new(),
             Some(list) => parse_origins(&list)?,
         };
@@ -232,7 +232,8 @@ impl Env<'_> {
 }
 
 fn parse_origins(list: &str) -> Result<Vec<String>, ConfigError> {
-    list.split(',')
+    let origins: Vec<String> = list
+        .split(',')
         .map(str::trim)
         .filter(|o| !o.is_empty())
         .map(|origin| {
@@ -250,7 +251,11 @@ fn parse_origins(list: &str) -> Result<Vec<String>, ConfigError> {
                 ))
             }
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    if origins.is_empty() {
+        return Err(invalid("WARRANT_CORS_ORIGINS", "lists no origin; unset it for none"));
+    }
+    Ok(origins)
 }
 
 #[cfg(test)]
@@ -296,6 +301,8 @@ mod tests {
             ("WARRANT_BIND", "8080"),
             ("WARRANT_LOG_FORMAT", "xml"),
             ("WARRANT_CORS_ORIGINS", "*"),
+            ("WARRANT_CORS_ORIGINS", ""),
+            ("WARRANT_CORS_ORIGINS", " , "),
             ("DATABASE_URL", "mysql://localhost/x"),
             ("WARRANT_ISSUER", ""),
         ] {
