@@ -7,17 +7,13 @@ use super::time::UtcTime;
 use super::{now, pg_only, write_transaction, DbConn, DbError};
 use crate::domain::{Role, User, Username};
 
-pub(super) type UserRow = (i64, String, String, String, UtcTime);
-pub(super) const USER_COLUMNS: (
-    users::id,
-    users::username,
-    users::password_hash,
-    users::role,
-    users::created_at,
-) = (users::id, users::username, users::password_hash, users::role, users::created_at);
+/// An account row without its password hash, which only login reads.
+pub(super) type UserRow = (i64, String, String, UtcTime);
+pub(super) const USER_COLUMNS: (users::id, users::username, users::role, users::created_at) =
+    (users::id, users::username, users::role, users::created_at);
 
 /// Rows are validated through the domain parser on the way out.
-pub(super) fn to_user((id, username, _hash, role, created_at): UserRow) -> Result<User, DbError> {
+pub(super) fn to_user((id, username, role, created_at): UserRow) -> Result<User, DbError> {
     let role = role.parse::<Role>().map_err(|e| DbError::Other(format!("user {id}: role {e}")))?;
     Ok(User { id, username, role, created_at: created_at.0 })
 }
@@ -43,16 +39,12 @@ pub fn insert(
 
 /// The account and its password hash, by case-insensitive name.
 pub fn find_credentials(conn: &mut DbConn, username_key: &str) -> Result<Option<(User, String)>, DbError> {
-    let row: Option<UserRow> = users::table
+    let row: Option<(UserRow, String)> = users::table
         .filter(lower(users::username).eq(username_key))
-        .select(USER_COLUMNS)
+        .select((USER_COLUMNS, users::password_hash))
         .first(conn)
         .optional()?;
-    row.map(|row| {
-        let hash = row.2.clone();
-        Ok((to_user(row)?, hash))
-    })
-    .transpose()
+    row.map(|(row, hash)| Ok((to_user(row)?, hash))).transpose()
 }
 
 pub fn find(conn: &mut DbConn, id: i64) -> Result<Option<User>, DbError> {
