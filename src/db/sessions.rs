@@ -4,7 +4,7 @@ use chrono::{NaiveDateTime, TimeDelta};
 use diesel::prelude::*;
 
 use super::schema::{refresh_tokens, revoked_sessions, sessions, users};
-use super::users::{lock_user, to_user, UserRow, USER_COLUMNS};
+use super::users::{lock_user, to_user, RowLock, UserRow, USER_COLUMNS};
 use super::{now, write_transaction, DbConn, DbError};
 use crate::domain::User;
 
@@ -37,7 +37,7 @@ pub fn start(
         // A role change or deletion running now either committed before this
         // read (we see its result) or waits for this session to exist, and
         // then ends it: a token with a stale role never outlives the change.
-        let Some(user) = lock_user(conn, user_id)? else { return Ok(None) };
+        let Some(user) = lock_user(conn, user_id, RowLock::Share)? else { return Ok(None) };
         diesel::insert_into(sessions::table)
             .values((
                 sessions::id.eq(id),

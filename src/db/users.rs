@@ -52,13 +52,25 @@ pub fn find(conn: &mut DbConn, id: i64) -> Result<Option<User>, DbError> {
     row.map(to_user).transpose()
 }
 
-/// Reads the account inside a write transaction, so that no role change or
-/// deletion commits before the transaction does: PostgreSQL holds a share
-/// lock on the row; SQLite's write transactions are serialized already.
-pub(super) fn lock_user(conn: &mut DbConn, id: i64) -> Result<Option<User>, DbError> {
+/// How [`lock_user`] holds the row on PostgreSQL until the transaction ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RowLock {
+    /// Others may read and share-lock it; none may change or delete it.
+    Share,
+    /// To change or delete it: waits for share holders to finish.
+    Update,
+}
+
+/// Reads the account inside a write transaction and holds it. A session
+/// start (share) and a role change or deletion (update) on one account thus
+/// run one after the other: the change either sees the new session and ends
+/// it, or commits first and the start sees its result. SQLite's write
+/// transactions are serialized already.
+pub(super) fn lock_user(conn: &mut DbConn, id: i64, lock: RowLock) -> Result<Option<User>, DbError> {
     let query = users::table.find(id).select(USER_COLUMNS);
     let row: Option<UserRow> = match conn {
-        DbConn::Pg(pg) => query.for_share().first(pg).optional()?,
+        DbConn::Pg(pg) if lock == RowLock::Share => query.for_share().first(pg).optional()?,
+        DbConn::Pg(pg) => query.for_update().first(pg).optional()?,
         DbConn::Sqlite(sqlite) => query.first(sqlite).optional()?,
     };
     row.map(to_user).transpose()
@@ -119,13 +131,14 @@ impl<T> AdminChange<T> {
 /// reaches this one within the revocation sync interval, and a stolen admin
 /// token must not keep its powers that long.
 pub(super) fn holds_admin(conn: &mut DbConn, id: i64) -> Result<bool, DbError> {
-    Ok(lock_user(conn, id)?.is_some_and(|user| user.role == Role::Admin))
+    Ok(lock_user(conn, id, RowLock::Share)?.is_some_and(|user| user.role == Role::Admin))
 }
 
 /// Checks, inside a write transaction, that `by` is still an admin, whether
 /// `id` exists and whether removing its admin role would leave none. On
 /// PostgreSQL the admin rows are locked first, so two admins demoting each
-/// other at once cannot both win.
+/// other at once cannot both win, and the account changed is locked before
+/// its sessions are read, so none starting meanwhile escapes the change.
 fn guard_last_admin(
     conn: &mut DbConn,
     by: i64,
@@ -136,7 +149,7 @@ fn guard_last_admin(
     if !holds_admin(conn, by)? {
         return Ok(AdminChange::NotAdmin);
     }
-    let Some(user) = find(conn, id)? else { return Ok(AdminChange::NotFound) };
+    let Some(user) = lock_user(conn, id, RowLock::Update)? else { return Ok(AdminChange::NotFound) };
     if user.role == Role::Admin && !keeps_admin {
         let admins: i64 =
             users::table.filter(users::role.eq(Role::Admin.as_str())).count().get_result(conn)?;

@@ -186,11 +186,13 @@ backend_test! {
     async fn a_login_racing_the_deletion_of_its_account_gets_no_live_token(backend: Backend) {
         let app = spawn_app(backend).await;
         let root = app.admin("root").await;
-        for round in 0..6u64 {
+        // The login's session starts after its argon2 verify (≈ 15 ms here):
+        // deletions land from before to after that moment.
+        for round in 0..12u64 {
             let name = format!("doomed{round}");
             let user = app.signup(&name).await;
             let delete = async {
-                actix_web::rt::time::sleep(Duration::from_millis(round * 2)).await;
+                actix_web::rt::time::sleep(Duration::from_millis(4 + round * 2)).await;
                 app.delete(&format!("/admin/users/{}", user.id), &root.token).await
             };
             let (login, deleted) = tokio::join!(app.try_login(&name, PASSWORD), delete);
