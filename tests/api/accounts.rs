@@ -2,7 +2,7 @@ use futures_util::future::join_all;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{backend_test, spawn_app, PASSWORD};
+use crate::helpers::{backend_test, spawn_app, spawn_app_on, test_config, Backend, TestDb, PASSWORD};
 
 backend_test! {
     async fn signup_returns_a_token_response_and_a_plain_user(backend: Backend) {
@@ -153,4 +153,21 @@ backend_test! {
         assert!(String::from_utf8_lossy(&out.stderr).contains("password"));
         app.try_login("carol", "short").await.assert_problem(401, "invalid_credentials");
     }
+}
+
+#[actix_web::test]
+#[cfg_attr(not(pg_tests), ignore = "set TEST_DATABASE_URL to also run on PostgreSQL")]
+async fn usernames_ignore_case_the_same_way_whatever_the_databases_locale() {
+    // In a Turkish locale lower('I') is 'ı', not 'i': compared under the
+    // database's collation, "Ivan" could never log in as "ivan".
+    let db = TestDb::with_options(
+        Backend::Postgres,
+        "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'tr-TR' LOCALE 'C.UTF-8'",
+    );
+    let config = test_config(&db);
+    let app = spawn_app_on(db, config);
+    app.signup("Ivan").await;
+    app.login("ivan").await;
+    app.login("IVAN").await;
+    app.try_signup("iVAN", PASSWORD).await.assert_problem(422, "username_taken");
 }

@@ -63,6 +63,12 @@ pub enum TestDb {
 
 impl TestDb {
     pub fn new(backend: Backend) -> Self {
+        Self::with_options(backend, "")
+    }
+
+    /// A fresh database; on PostgreSQL created with `options` appended to
+    /// `CREATE DATABASE` (a locale, say).
+    pub fn with_options(backend: Backend, options: &str) -> Self {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
@@ -77,7 +83,7 @@ impl TestDb {
                     warrant::auth::random_token(9).to_lowercase().replace(['-', '_'], "x")
                 );
                 let mut conn = establish_pg(&server_url).expect("connect to TEST_DATABASE_URL");
-                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                diesel::sql_query(format!("CREATE DATABASE {name} {options}"))
                     .execute(&mut conn)
                     .expect("create test database");
                 let base = server_url.split('?').next().unwrap_or(&server_url);
