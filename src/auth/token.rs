@@ -165,13 +165,7 @@ impl Tokens {
         let claims = jsonwebtoken::dangerous::insecure_decode::<Claims>(token)
             .map_err(|_| TokenError::Invalid("malformed token"))?
             .claims;
-        // A token lives at most the configured lifetime, even one signed
-        // under a longer one: revocations are kept only that long (plus
-        // leeway), so a lowered WARRANT_ACCESS_TTL must bind older tokens too.
-        let lifetime_end = claims.iat.saturating_add(self.ttl_secs);
-        let mut access = AccessClaims::try_from(claims)?;
-        access.expires_at = access.expires_at.min(lifetime_end);
-        Ok(access)
+        AccessClaims::try_from(claims)
     }
 
     /// Checks signature, algorithm, `typ`, `iss`, `aud`, `exp` and `nbf`.
