@@ -7,7 +7,7 @@ use std::pin::Pin;
 use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::http::header;
-use actix_web::middleware::{from_fn, Condition};
+use actix_web::middleware::{from_fn, Condition, DefaultHeaders};
 use actix_web::{web, App, HttpServer};
 
 use crate::auth::keys::KeyError;
@@ -40,6 +40,15 @@ fn cors(origins: &[String]) -> Cors {
         .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
         .expose_headers([header::RETRY_AFTER, header::HeaderName::from_static(telemetry::REQUEST_ID_HEADER)])
         .max_age(600)
+}
+
+/// Headers every response carries unless it sets its own: JSON is never
+/// sniffed as something else, and answers (personal ones above all) are not
+/// stored by caches; the JWKS sets its own public `Cache-Control`.
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::CACHE_CONTROL, "no-store"))
 }
 
 type Maintenance = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -119,6 +128,7 @@ impl Application {
                 // Inside the request span, so logs show the method sent.
                 .wrap(from_fn(routes::head_as_get))
                 .wrap(from_fn(telemetry::request_span))
+                .wrap(security_headers())
                 .app_data(json_config())
                 .app_data(path_config())
                 .app_data(query_config())

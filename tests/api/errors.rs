@@ -94,6 +94,25 @@ backend_test! {
         }
     }
 
+    async fn responses_are_never_sniffed_and_never_cached_unless_public(backend: Backend) {
+        // Bearer-authenticated answers are personal: no cache may keep them.
+        let app = spawn_app(backend).await;
+        let alice = app.signup("alice").await;
+        for res in [
+            app.get("/posts", &alice.token).await,
+            app.get("/check_session", &alice.token).await,
+            app.get("/posts/999", &alice.token).await,
+            app.call(Method::GET, "/nope", None, None).await,
+            app.call(Method::GET, "/healthz", None, None).await,
+        ] {
+            assert_eq!(res.header("x-content-type-options"), Some("nosniff"), "{}", res.body);
+            assert_eq!(res.header("cache-control"), Some("no-store"), "{}", res.body);
+        }
+        let jwks = app.call(Method::GET, "/.well-known/jwks.json", None, None).await;
+        assert_eq!(jwks.header("cache-control"), Some("public, max-age=600"));
+        assert_eq!(jwks.header("x-content-type-options"), Some("nosniff"));
+    }
+
     async fn every_response_carries_a_request_id(backend: Backend) {
         let app = spawn_app(backend).await;
         let a = app.call(Method::GET, "/healthz", None, None).await;
