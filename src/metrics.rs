@@ -1,7 +1,14 @@
 //! Prometheus metrics: request counts and latency by route pattern and
-//! status (actix-web-prom), plus the service's own counters.
+//! status (actix-web-prom), plus the service's own counters and the
+//! database pool's state.
+use std::sync::{Mutex, PoisonError};
+
 use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+
+use crate::db::Db;
 
 /// Counters the handlers bump. Cheap to clone (the handles are shared).
 #[derive(Clone)]
@@ -16,8 +23,9 @@ pub struct Metrics {
 impl Metrics {
     /// Registers the service's metrics and builds the middleware that serves
     /// them at `/metrics`. Each application has its own registry.
-    pub fn new() -> Result<(Self, PrometheusMetrics), prometheus::Error> {
+    pub fn new(db: &Db) -> Result<(Self, PrometheusMetrics), prometheus::Error> {
         let registry = Registry::new();
+        registry.register(Box::new(PoolCollector::new(db.clone())?))?;
         let metrics = Self {
             logins: IntCounterVec::new(
                 Opts::new("warrant_logins_total", "Login attempts by result"),
@@ -59,5 +67,47 @@ impl Metrics {
             .build()
             .map_err(|e| prometheus::Error::Msg(e.to_string()))?;
         Ok((metrics, middleware))
+    }
+}
+
+/// The connection pool's state, read when `/metrics` is scraped.
+struct PoolCollector {
+    db: Db,
+    open: IntGauge,
+    idle: IntGauge,
+    lost: IntCounter,
+    /// Concurrent scrapes update one at a time (the counter catches up by
+    /// difference).
+    updating: Mutex<()>,
+}
+
+impl PoolCollector {
+    fn new(db: Db) -> Result<Self, prometheus::Error> {
+        Ok(Self {
+            db,
+            open: IntGauge::new("warrant_db_connections_open", "Database connections open in the pool")?,
+            idle: IntGauge::new("warrant_db_connections_idle", "Open database connections not in use")?,
+            lost: IntCounter::new(
+                "warrant_db_connections_lost_total",
+                "Database connections found dead (server restart, failover, dropped by a proxy)",
+            )?,
+            updating: Mutex::new(()),
+        })
+    }
+}
+
+impl Collector for PoolCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        [self.open.desc(), self.idle.desc(), self.lost.desc()].concat()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let _one_at_a_time = self.updating.lock().unwrap_or_else(PoisonError::into_inner);
+        let (open, idle) = self.db.connections();
+        self.open.set(open.into());
+        self.idle.set(idle.into());
+        // The pool counts; the counter catches up (it only ever grows).
+        self.lost.inc_by(self.db.connections_lost().saturating_sub(self.lost.get()));
+        [self.open.collect(), self.idle.collect(), self.lost.collect()].concat()
     }
 }

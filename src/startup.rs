@@ -82,7 +82,7 @@ impl Application {
         let applied = db.migrate()?;
         let policy = config.session_policy();
         let keys = KeySet::load(&config.jwt, &db, policy.revocation)?;
-        let (metrics, prometheus) = Metrics::new().map_err(|e| StartupError::Metrics(e.to_string()))?;
+        let (metrics, prometheus) = Metrics::new(&db).map_err(|e| StartupError::Metrics(e.to_string()))?;
         let revocations = web::Data::new(Revocations::new(metrics.sessions_revoked.clone()));
         revocations.load(&db)?;
         let key_source = match &config.jwt {

@@ -229,12 +229,15 @@ struct LastLoss {
     origin: Instant,
     /// Nanoseconds after `origin`; 0 when no connection was lost yet.
     nanos: AtomicU64,
+    /// Connections found dead so far.
+    count: AtomicU64,
 }
 
 impl LastLoss {
     fn record(&self) {
         let nanos = u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX).max(1);
         self.nanos.store(nanos, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
     }
 
     fn suspects(&self, last_used: Instant) -> bool {
@@ -260,8 +263,20 @@ impl Db {
             .connection_timeout(Duration::from_secs(5))
             .build(manager)
             .map_err(DbError::from)?;
-        let last_loss = Arc::new(LastLoss { origin: Instant::now(), nanos: AtomicU64::new(0) });
+        let last_loss =
+            Arc::new(LastLoss { origin: Instant::now(), nanos: AtomicU64::new(0), count: AtomicU64::new(0) });
         Ok(Self { pool, backend: url.backend(), last_loss })
+    }
+
+    /// Connections open and, of those, idle in the pool (for metrics).
+    pub fn connections(&self) -> (u32, u32) {
+        let state = self.pool.state();
+        (state.connections, state.idle_connections)
+    }
+
+    /// Connections found dead since the pool opened (for metrics).
+    pub fn connections_lost(&self) -> u64 {
+        self.last_loss.count.load(Ordering::Relaxed)
     }
 
     /// Applies pending migrations for this backend; returns how many ran.

@@ -67,4 +67,8 @@ async fn connections_the_database_ended_are_replaced_reads_never_fail_and_nothin
     assert!(failed <= 1, "only the first write on a dead connection fails, got {failed}");
     app.get("/posts", &alice.token).await.assert_status(200);
     app.call(Method::GET, "/readyz", None, None).await.assert_status(200);
+    let metrics = app.raw(Method::GET, "/metrics").send().await.unwrap().text().await.unwrap();
+    let lost =
+        metrics.lines().find(|l| l.starts_with("warrant_db_connections_lost_total ")).expect("the counter");
+    assert_ne!(lost, "warrant_db_connections_lost_total 0", "operators see the losses");
 }

@@ -123,6 +123,13 @@ backend_test! {
         assert!(text.contains("warrant_password_hashes_in_flight 0"));
         assert!(text.contains("warrant_refreshes_total{result=\"reuse\"} 0"));
         assert!(text.contains("warrant_sessions_revoked_total 0"));
+        let gauge = |name: &str| -> i64 {
+            let line = text.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name}"));
+            line.rsplit(' ').next().unwrap().parse().unwrap()
+        };
+        assert!(gauge("warrant_db_connections_open") >= 1, "the pool is open");
+        assert!(gauge("warrant_db_connections_idle") <= gauge("warrant_db_connections_open"));
+        assert_eq!(gauge("warrant_db_connections_lost_total"), 0);
     }
 
     async fn cors_allows_only_configured_origins_and_answers_preflight_before_auth(backend: Backend) {
