@@ -18,7 +18,9 @@ pub struct Config {
     pub access_ttl_secs: i64,
     pub refresh_ttl_secs: i64,
     pub session_max_age_secs: i64,
-    pub trust_proxy: bool,
+    /// Reverse proxies in front that append to `X-Forwarded-For` (0: none,
+    /// forwarding headers are ignored).
+    pub trusted_proxies: usize,
     pub issuer: String,
     pub audience: String,
     pub jwt: JwtConfig,
@@ -79,6 +81,9 @@ pub struct ConfigError {
 fn invalid(var: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError { var, message: message.into() }
 }
+
+/// The most reverse proxies `WARRANT_TRUST_PROXY` may declare.
+const MAX_TRUSTED_PROXIES: usize = 10;
 
 /// The smallest HS256 secret we accept (RFC 7518 §3.2: at least the hash size).
 pub const MIN_HS256_SECRET_BYTES: usize = 32;
@@ -159,15 +164,18 @@ impl Config {
             access_ttl_secs: env.number("WARRANT_ACCESS_TTL", 900, 1..=86_400)?,
             refresh_ttl_secs: env.number("WARRANT_REFRESH_TTL", 1_209_600, 60..=31_536_000)?,
             session_max_age_secs: env.number("WARRANT_SESSION_MAX_AGE", 2_592_000, 60..=31_536_000)?,
-            trust_proxy: match env.get("WARRANT_TRUST_PROXY")?.as_deref() {
-                None | Some("false") => false,
-                Some("true") => true,
-                Some(other) => {
-                    return Err(invalid(
-                        "WARRANT_TRUST_PROXY",
-                        format!("must be true or false, not {other:?}"),
-                    ))
-                }
+            trusted_proxies: match env.get("WARRANT_TRUST_PROXY")?.as_deref().map(str::trim) {
+                None | Some("false") => 0,
+                Some("true") => 1,
+                Some(hops) => match hops.parse::<usize>() {
+                    Ok(n) if n <= MAX_TRUSTED_PROXIES => n,
+                    _ => {
+                        return Err(invalid(
+                            "WARRANT_TRUST_PROXY",
+                            format!("must be true, false or a number of proxies up to {MAX_TRUSTED_PROXIES}, not {hops:?}"),
+                        ))
+                    }
+                },
             },
             issuer: env.get("WARRANT_ISSUER")?.unwrap_or_else(|| "warrant".into()),
             audience: env.get("WARRANT_AUDIENCE")?.unwrap_or_else(|| "warrant".into()),
@@ -321,6 +329,17 @@ mod tests {
         let ok = config(&[("WARRANT_JWT_ALG", "HS256"), ("WARRANT_JWT_SECRET", &"k".repeat(32))]).unwrap();
         assert!(matches!(ok.jwt, JwtConfig::Hs256 { .. }));
         assert!(!format!("{ok:?}").contains("kkkk"), "secrets never Debug-print");
+    }
+
+    #[test]
+    fn trusted_proxies_are_counted() {
+        for (value, hops) in [("false", 0), ("true", 1), ("2", 2), ("0", 0)] {
+            assert_eq!(config(&[("WARRANT_TRUST_PROXY", value)]).unwrap().trusted_proxies, hops, "{value}");
+        }
+        assert_eq!(config(&[]).unwrap().trusted_proxies, 0);
+        for bad in ["yes", "11", "-1"] {
+            assert_eq!(config(&[("WARRANT_TRUST_PROXY", bad)]).unwrap_err().var, "WARRANT_TRUST_PROXY");
+        }
     }
 
     #[test]

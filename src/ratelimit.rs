@@ -13,23 +13,30 @@ use crate::error::ApiError;
 use crate::metrics::Metrics;
 
 /// The client's address: the TCP peer, or — only when the operator declared
-/// a trusted proxy in front (`WARRANT_TRUST_PROXY=true`) — the address that
-/// proxy appended last to `X-Forwarded-For` (earlier entries are client-set).
-/// An IPv4 client seen through a dual-stack socket (`::ffff:a.b.c.d`) is
-/// its IPv4 address.
+/// N trusted proxies in front (`WARRANT_TRUST_PROXY=true` for one, or N) —
+/// the N-th `X-Forwarded-For` entry from the right: each trusted proxy
+/// appended one, and entries further left are client-set. An IPv4 client
+/// seen through a dual-stack socket (`::ffff:a.b.c.d`) is its IPv4 address.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub Option<IpAddr>);
 
 impl ClientIp {
     pub fn of(req: &HttpRequest) -> Self {
-        let trust_proxy = req.app_data::<web::Data<Limiter>>().is_some_and(|l| l.trust_proxy);
-        let forwarded = trust_proxy
-            .then(|| {
-                req.headers().get("x-forwarded-for")?.to_str().ok()?.rsplit(',').next()?.trim().parse().ok()
-            })
-            .flatten();
+        let hops = req.app_data::<web::Data<Limiter>>().map_or(0, |l| l.trusted_proxies);
+        let forwarded = (hops > 0).then(|| forwarded_client(req, hops)).flatten();
         Self(forwarded.or_else(|| req.peer_addr().map(|a| a.ip())).map(|ip| ip.to_canonical()))
     }
+}
+
+/// The `hops`-th `X-Forwarded-For` entry from the right, across every line
+/// of the header (a proxy may add a line of its own instead of extending the
+/// client's); the leftmost when there are fewer entries than proxies.
+fn forwarded_client(req: &HttpRequest, hops: usize) -> Option<IpAddr> {
+    let mut entries = Vec::new();
+    for line in req.headers().get_all("x-forwarded-for") {
+        entries.extend(line.to_str().ok()?.split(',').map(str::trim));
+    }
+    entries.get(entries.len().saturating_sub(hops))?.parse().ok()
 }
 
 impl std::fmt::Display for ClientIp {
@@ -56,14 +63,14 @@ impl FromRequest for ClientIp {
 /// in this map) for every request.
 pub struct Limiter {
     limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    trust_proxy: bool,
+    trusted_proxies: usize,
 }
 
 impl Limiter {
     /// `per_minute == 0` disables limiting.
-    pub fn new(per_minute: u32, trust_proxy: bool) -> Self {
+    pub fn new(per_minute: u32, trusted_proxies: usize) -> Self {
         let limiter = NonZeroU32::new(per_minute).map(|n| RateLimiter::keyed(Quota::per_minute(n)));
-        Self { limiter, trust_proxy }
+        Self { limiter, trusted_proxies }
     }
 
     /// `Err(seconds to wait)` when `ip` is over its limit.

@@ -95,7 +95,7 @@ impl Application {
         let hasher =
             web::Data::new(PasswordHasher::new(config.hash_concurrency, metrics.hashes_in_flight.clone())?);
         let metrics = web::Data::new(metrics);
-        let limiter = web::Data::new(Limiter::new(config.rate_limit_per_min, config.trust_proxy));
+        let limiter = web::Data::new(Limiter::new(config.rate_limit_per_min, config.trusted_proxies));
 
         let bind = config.bind.clone();
         let bind_error = move |source| StartupError::Bind { addr: bind.clone(), source };

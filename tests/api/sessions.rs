@@ -235,7 +235,7 @@ backend_test! {
     async fn behind_a_trusted_proxy_the_forwarded_address_is_the_client(backend: Backend) {
         let app = spawn_app_with(backend, |c| {
             c.rate_limit_per_min = 1;
-            c.trust_proxy = true;
+            c.trusted_proxies = 1;
         }).await;
         login_via_proxy(&app, "198.51.100.1").await.assert_problem(401, "invalid_credentials");
         login_via_proxy(&app, "198.51.100.1").await.assert_problem(429, "rate_limited");
@@ -278,7 +278,7 @@ async fn an_ipv6_client_is_limited_by_its_64_prefix_and_a_mapped_ipv4_address_as
     // The limiter keeps no database state: SQLite alone covers it.
     let app = spawn_app_with(Backend::Sqlite, |c| {
         c.rate_limit_per_min = 1;
-        c.trust_proxy = true;
+        c.trusted_proxies = 1;
     })
     .await;
     login_via_proxy(&app, "2001:db8:1:2::1").await.assert_problem(401, "invalid_credentials");
@@ -289,6 +289,49 @@ async fn an_ipv6_client_is_limited_by_its_64_prefix_and_a_mapped_ipv4_address_as
     login_via_proxy(&app, "::ffff:198.51.100.7").await.assert_problem(429, "rate_limited");
     // Other IPv4 clients are not lumped together as one IPv6 /64.
     login_via_proxy(&app, "::ffff:198.51.100.8").await.assert_problem(401, "invalid_credentials");
+}
+
+#[actix_web::test]
+async fn behind_two_trusted_proxies_the_client_is_the_second_address_from_the_right() {
+    // A CDN in front of a load balancer: the balancer appends the CDN's
+    // address, the CDN the client's; anything further left is client-set.
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.rate_limit_per_min = 1;
+        c.trusted_proxies = 2;
+    })
+    .await;
+    let login = |chain: &'static str| {
+        let req = app
+            .raw(Method::POST, "/login")
+            .header("x-forwarded-for", chain)
+            .json(&json!({"username": "nobody", "password": PASSWORD}));
+        TestApp::finish(req)
+    };
+    login("10.9.9.9, 198.51.100.1, 203.0.113.5").await.assert_problem(401, "invalid_credentials");
+    login("10.9.9.8, 198.51.100.1, 203.0.113.5").await.assert_problem(429, "rate_limited");
+    login("198.51.100.2, 203.0.113.5").await.assert_problem(401, "invalid_credentials");
+    // Fewer entries than proxies: the leftmost, which a trusted proxy wrote.
+    login("198.51.100.3").await.assert_problem(401, "invalid_credentials");
+    login("198.51.100.3").await.assert_problem(429, "rate_limited");
+}
+
+#[actix_web::test]
+async fn a_proxy_that_adds_its_own_forwarded_line_is_read_after_the_clients() {
+    // HAProxy's `option forwardfor` adds a header line rather than extending
+    // the client's: the first line is the client's own, and proves nothing.
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.rate_limit_per_min = 1;
+        c.trusted_proxies = 1;
+    })
+    .await;
+    for (spoofed, status) in [("10.0.0.1", 401), ("10.0.0.2", 429)] {
+        let req = app
+            .raw(Method::POST, "/login")
+            .header("x-forwarded-for", spoofed)
+            .header("x-forwarded-for", "198.51.100.9")
+            .json(&json!({"username": "nobody", "password": PASSWORD}));
+        assert_eq!(TestApp::finish(req).await.status.as_u16(), status, "client-set {spoofed}");
+    }
 }
 
 #[actix_web::test]
