@@ -1,6 +1,6 @@
 //! Connections for either backend behind one pool, chosen by URL scheme.
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -220,6 +220,11 @@ pub struct Db {
     pool: r2d2::Pool<Manager>,
     backend: Backend,
     last_loss: Arc<LastLoss>,
+    /// SQLite takes one writer at a time. Two of our connections writing at
+    /// once made the second wait in SQLite's busy handler, which sleeps
+    /// 1–100 ms between retries (POST /posts p99 of 150–250 ms at 64
+    /// connections); queued here, a writer starts the moment the last ends.
+    sqlite_writer: Arc<Mutex<()>>,
 }
 
 /// When a connection of the pool was last found dead. A server restart or
@@ -265,7 +270,7 @@ impl Db {
             .map_err(DbError::from)?;
         let last_loss =
             Arc::new(LastLoss { origin: Instant::now(), nanos: AtomicU64::new(0), count: AtomicU64::new(0) });
-        Ok(Self { pool, backend: url.backend(), last_loss })
+        Ok(Self { pool, backend: url.backend(), last_loss, sqlite_writer: Arc::default() })
     }
 
     /// Connections open and, of those, idle in the pool (for metrics).
@@ -298,10 +303,14 @@ impl Db {
         })
     }
 
-    /// Runs `f` with a pooled connection on the current thread. For the
-    /// command line and startup; request handlers use [`Db::run`]. A
+    /// Runs `f`, which may write, with a pooled connection on the current
+    /// thread; on SQLite after the writers of this process before it. For
+    /// the command line and startup; request handlers use [`Db::run`]. A
     /// connection that fails as a connection is not reused.
     pub fn run_blocking<T>(&self, f: impl FnOnce(&mut DbConn) -> Result<T, DbError>) -> Result<T, DbError> {
+        // Taken before the connection, so a queued writer holds none.
+        let _turn = (self.backend == Backend::Sqlite)
+            .then(|| self.sqlite_writer.lock().unwrap_or_else(PoisonError::into_inner));
         self.run_on(&mut self.checkout()?, f)
     }
 
@@ -311,6 +320,7 @@ impl Db {
     /// statement may have run before the connection died.
     fn read_blocking<T>(&self, f: impl Fn(&mut DbConn) -> Result<T, DbError>) -> Result<T, DbError> {
         let mut pooled = self.checkout()?;
+        // Reads never take the writers' turn: WAL lets them run beside a write.
         match self.run_on(&mut pooled, &f) {
             Err(DbError::Unavailable(e)) => {
                 drop(pooled);
@@ -353,7 +363,8 @@ impl Db {
         Err(DbError::Unavailable("no live database connection".into()))
     }
 
-    /// Runs `f` with a pooled connection on the blocking thread pool.
+    /// Runs `f`, which may write, with a pooled connection on the blocking
+    /// thread pool (see [`Db::run_blocking`]); reads use [`Db::read`].
     pub async fn run<T, F>(&self, f: F) -> Result<T, DbError>
     where
         F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
