@@ -178,6 +178,16 @@ impl Res {
     }
 }
 
+/// The value of an unlabelled metric in a Prometheus text exposition.
+#[track_caller]
+pub fn metric(exposition: &str, name: &str) -> i64 {
+    let line = exposition
+        .lines()
+        .find(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with(' ')))
+        .unwrap_or_else(|| panic!("no metric {name}"));
+    line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{line}"))
+}
+
 /// A signed-up user as tests see them.
 pub struct Session {
     pub id: i64,

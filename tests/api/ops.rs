@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{backend_test, spawn_app, spawn_app_with, Backend, TestApp, TestDb, PASSWORD};
+use crate::helpers::{backend_test, metric, spawn_app, spawn_app_with, Backend, TestApp, TestDb, PASSWORD};
 
 /// A child process killed when dropped, so a failing test leaves nothing behind.
 struct Server(Child);
@@ -123,13 +123,10 @@ backend_test! {
         assert!(text.contains("warrant_password_hashes_in_flight 0"));
         assert!(text.contains("warrant_refreshes_total{result=\"reuse\"} 0"));
         assert!(text.contains("warrant_sessions_revoked_total 0"));
-        let gauge = |name: &str| -> i64 {
-            let line = text.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name}"));
-            line.rsplit(' ').next().unwrap().parse().unwrap()
-        };
-        assert!(gauge("warrant_db_connections_open") >= 1, "the pool is open");
-        assert!(gauge("warrant_db_connections_idle") <= gauge("warrant_db_connections_open"));
-        assert_eq!(gauge("warrant_db_connections_lost_total"), 0);
+        let open = metric(&text, "warrant_db_connections_open");
+        assert!(open >= 1, "the pool is open");
+        assert!(metric(&text, "warrant_db_connections_idle") <= open);
+        assert_eq!(metric(&text, "warrant_db_connections_lost_total"), 0);
     }
 
     async fn cors_allows_only_configured_origins_and_answers_preflight_before_auth(backend: Backend) {

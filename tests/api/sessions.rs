@@ -18,14 +18,19 @@ async fn logout(app: &TestApp, token: &str, query: &str) -> Res {
     app.call(Method::DELETE, &format!("/logout{query}"), Some(token), None).await
 }
 
+/// A failing login carrying these `X-Forwarded-For` header lines, in order.
+async fn login_forwarded(app: &TestApp, lines: &[&str]) -> Res {
+    let req = lines
+        .iter()
+        .fold(app.raw(Method::POST, "/login"), |req, line| req.header("x-forwarded-for", *line))
+        .json(&json!({"username": "nobody", "password": PASSWORD}));
+    TestApp::finish(req).await
+}
+
 /// A login that a trusted proxy says came from `ip` (a client-set address
 /// first, which must be ignored).
 async fn login_via_proxy(app: &TestApp, ip: &str) -> Res {
-    let req = app
-        .raw(Method::POST, "/login")
-        .header("x-forwarded-for", format!("10.9.9.9, {ip}"))
-        .json(&json!({"username": "nobody", "password": PASSWORD}));
-    TestApp::finish(req).await
+    login_forwarded(app, &[&format!("10.9.9.9, {ip}")]).await
 }
 
 backend_test! {
@@ -300,13 +305,8 @@ async fn behind_two_trusted_proxies_the_client_is_the_second_address_from_the_ri
         c.trusted_proxies = 2;
     })
     .await;
-    let login = |chain: &'static str| {
-        let req = app
-            .raw(Method::POST, "/login")
-            .header("x-forwarded-for", chain)
-            .json(&json!({"username": "nobody", "password": PASSWORD}));
-        TestApp::finish(req)
-    };
+    let app = &app;
+    let login = move |chain: &'static str| async move { login_forwarded(app, &[chain]).await };
     login("10.9.9.9, 198.51.100.1, 203.0.113.5").await.assert_problem(401, "invalid_credentials");
     login("10.9.9.8, 198.51.100.1, 203.0.113.5").await.assert_problem(429, "rate_limited");
     login("198.51.100.2, 203.0.113.5").await.assert_problem(401, "invalid_credentials");
@@ -325,12 +325,8 @@ async fn a_proxy_that_adds_its_own_forwarded_line_is_read_after_the_clients() {
     })
     .await;
     for (spoofed, status) in [("10.0.0.1", 401), ("10.0.0.2", 429)] {
-        let req = app
-            .raw(Method::POST, "/login")
-            .header("x-forwarded-for", spoofed)
-            .header("x-forwarded-for", "198.51.100.9")
-            .json(&json!({"username": "nobody", "password": PASSWORD}));
-        assert_eq!(TestApp::finish(req).await.status.as_u16(), status, "client-set {spoofed}");
+        let res = login_forwarded(&app, &[spoofed, "198.51.100.9"]).await;
+        assert_eq!(res.status.as_u16(), status, "client-set {spoofed}");
     }
 }
 
