@@ -212,17 +212,14 @@ pub fn revocations_after(
     after_id: i64,
     pending: &[i64],
 ) -> Result<Vec<Revocation>, DbError> {
-    let columns = (revoked_sessions::id, revoked_sessions::session_id, revoked_sessions::expires_at);
-    let newer = revoked_sessions::table.filter(revoked_sessions::id.gt(after_id));
-    Ok(if pending.is_empty() {
-        newer.order(revoked_sessions::id.asc()).select(columns).load(conn)?
-    } else {
-        newer
-            .or_filter(revoked_sessions::id.eq_any(pending))
-            .order(revoked_sessions::id.asc())
-            .select(columns)
-            .load(conn)?
-    })
+    let mut rows = revoked_sessions::table.filter(revoked_sessions::id.gt(after_id)).into_boxed();
+    if !pending.is_empty() {
+        rows = rows.or_filter(revoked_sessions::id.eq_any(pending));
+    }
+    Ok(rows
+        .order(revoked_sessions::id.asc())
+        .select((revoked_sessions::id, revoked_sessions::session_id, revoked_sessions::expires_at))
+        .load(conn)?)
 }
 
 /// Deletes what can no longer matter: revocations whose tokens have all
