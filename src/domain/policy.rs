@@ -18,6 +18,12 @@ pub fn may_delete_post(owner_id: i64, by: Actor) -> bool {
     owner_id == by.user_id || by.role == Role::Admin
 }
 
+/// Whether a permitted deletion rests on the admin role alone (someone
+/// else's post): that role is then confirmed in the database as it happens.
+pub fn deletes_as_admin(owner_id: i64, by: Actor) -> bool {
+    owner_id != by.user_id && by.role == Role::Admin
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,5 +46,12 @@ mod tests {
         assert!(may_delete_post(OWNER, actor(OWNER, Role::User)));
         assert!(may_delete_post(OWNER, actor(2, Role::Admin)));
         assert!(!may_delete_post(OWNER, actor(2, Role::User)));
+    }
+
+    #[test]
+    fn only_deleting_someone_elses_post_rests_on_the_admin_role() {
+        assert!(deletes_as_admin(OWNER, actor(2, Role::Admin)));
+        assert!(!deletes_as_admin(OWNER, actor(OWNER, Role::Admin)));
+        assert!(!deletes_as_admin(OWNER, actor(OWNER, Role::User)));
     }
 }

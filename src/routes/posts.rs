@@ -7,7 +7,7 @@ use super::wire::{page_params, Page, PostResponse};
 use crate::auth::AuthUser;
 use crate::db::users::AdminChange;
 use crate::db::{self, Db, DbError};
-use crate::domain::{may_delete_post, may_edit_post, Cursor, PostContent};
+use crate::domain::{deletes_as_admin, may_delete_post, may_edit_post, Cursor, PostContent};
 use crate::error::{ApiError, Problem, Validator};
 
 #[derive(Deserialize, ToSchema)]
@@ -142,11 +142,13 @@ pub async fn delete_post(
     if !may_delete_post(post.author_id, actor) {
         return Err(ApiError::Forbidden("only the author or an admin may delete a post"));
     }
-    // Someone else's post: the right comes from the admin role, which the
-    // database confirms as the post is deleted.
-    let as_admin = (post.author_id != actor.user_id).then_some(actor.user_id);
+    let as_admin = deletes_as_admin(post.author_id, actor).then_some(actor.user_id);
     match db.run(move |conn| db::posts::delete(conn, id, as_admin)).await? {
+        // The role ended (on any instance) after this token was issued.
         AdminChange::NotAdmin => Err(ApiError::TokenRevoked),
-        _ => Ok(HttpResponse::NoContent().finish()),
+        // Deleted, or already gone: deleting is idempotent.
+        AdminChange::Done(()) | AdminChange::NotFound | AdminChange::LastAdmin => {
+            Ok(HttpResponse::NoContent().finish())
+        }
     }
 }
