@@ -1,14 +1,19 @@
 //! Per-client-IP rate limiting of the credential routes (`/signup`,
 //! `/login`, `/refresh`), as an extractor that runs before the body is read.
-use std::future::{ready, Ready};
+use std::future::{ready, Future, Ready};
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
+use std::pin::Pin;
+use std::time::Duration;
 
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
+use chrono::Utc;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use crate::db::rate_limits::{self, Quota as SharedQuota};
+use crate::db::Db;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 
@@ -57,37 +62,67 @@ impl FromRequest for ClientIp {
     }
 }
 
-/// Requests per minute per client, with a burst of the same size. A client
-/// is an IPv4 address or an IPv6 /64: one host's usual allocation, inside
-/// which an attacker could otherwise take a fresh address (and a fresh entry
-/// in this map) for every request.
+/// Requests per minute per client, with a burst of the same size, counted
+/// once for every instance on the database. A client is an IPv4 address or
+/// an IPv6 /64: one host's usual allocation, inside which an attacker could
+/// otherwise take a fresh address (and a fresh count) for every request.
 pub struct Limiter {
-    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    limits: Option<Limits>,
     trusted_proxies: usize,
+    db: Db,
+}
+
+struct Limits {
+    /// This instance's own count, consulted first: it sees a share of the
+    /// client's requests, so a client over it is over the shared count too
+    /// (give or take one interval), and a flood is refused without a
+    /// database write per request.
+    local: DefaultKeyedRateLimiter<IpAddr>,
+    /// The count every instance shares, in the database.
+    shared: SharedQuota,
 }
 
 impl Limiter {
     /// `per_minute == 0` disables limiting.
-    pub fn new(per_minute: u32, trusted_proxies: usize) -> Self {
-        let limiter = NonZeroU32::new(per_minute).map(|n| RateLimiter::keyed(Quota::per_minute(n)));
-        Self { limiter, trusted_proxies }
+    pub fn new(per_minute: u32, trusted_proxies: usize, db: Db) -> Self {
+        let limits = NonZeroU32::new(per_minute).map(|n| Limits {
+            local: RateLimiter::keyed(Quota::per_minute(n)),
+            shared: SharedQuota::per_minute(n),
+        });
+        Self { limits, trusted_proxies, db }
     }
 
-    /// `Err(seconds to wait)` when `ip` is over its limit.
-    fn check(&self, ip: IpAddr) -> Result<(), u64> {
-        let Some(limiter) = &self.limiter else { return Ok(()) };
-        limiter.check_key(&client_key(ip)).map_err(|not_until| {
-            not_until.wait_time_from(DefaultClock::default().now()).as_secs_f64().ceil().max(1.0) as u64
-        })
-    }
-
-    /// Drops state of clients that are back under their limit.
-    pub fn shrink(&self) {
-        if let Some(limiter) = &self.limiter {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
+    /// Counts a request of `ip`; `RateLimited` when it is over the limit.
+    async fn admit(&self, ip: IpAddr) -> Result<(), ApiError> {
+        let Some(limits) = &self.limits else { return Ok(()) };
+        let key = client_key(ip);
+        limits
+            .local
+            .check_key(&key)
+            .map_err(|not_until| rate_limited(not_until.wait_time_from(DefaultClock::default().now())))?;
+        let (client, quota) = (key.to_string(), limits.shared);
+        let counted =
+            self.db.run(move |conn| rate_limits::admit(conn, &client, Utc::now().timestamp_micros(), quota));
+        match counted.await? {
+            None => Ok(()),
+            Some(wait_micros) => Err(rate_limited(Duration::from_micros(wait_micros.unsigned_abs()))),
         }
     }
+
+    /// Drops local state of clients that are back under their limit (the
+    /// database's is pruned with the rest of it).
+    pub fn shrink(&self) {
+        if let Some(limits) = &self.limits {
+            limits.local.retain_recent();
+            limits.local.shrink_to_fit();
+        }
+    }
+}
+
+/// The refusal for a client that may try again after `wait` (whole seconds,
+/// at least one, as `Retry-After` has it).
+fn rate_limited(wait: Duration) -> ApiError {
+    ApiError::RateLimited { retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64 }
 }
 
 /// The limiter's key for a canonical address: IPv6 cut to its /64.
@@ -105,21 +140,24 @@ pub struct Throttled(pub ClientIp);
 
 impl FromRequest for Throttled {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let ip = ClientIp::of(req);
-        let verdict = match (req.app_data::<web::Data<Limiter>>(), ip.0) {
-            (Some(limiter), Some(addr)) => limiter.check(addr).map_err(|retry_after_secs| {
-                if let Some(metrics) = req.app_data::<web::Data<Metrics>>() {
+        let limiter = req.app_data::<web::Data<Limiter>>().cloned();
+        let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+        let path = req.path().to_owned();
+        Box::pin(async move {
+            let (Some(limiter), Some(addr)) = (limiter, ip.0) else { return Ok(Self(ip)) };
+            let verdict = limiter.admit(addr).await;
+            if let Err(ApiError::RateLimited { .. }) = verdict {
+                if let Some(metrics) = metrics {
                     metrics.rate_limited.inc();
                 }
-                tracing::info!(target: crate::telemetry::AUDIT, event = "rate_limited", ip = %ip, path = req.path());
-                ApiError::RateLimited { retry_after_secs }
-            }),
-            _ => Ok(()),
-        };
-        ready(verdict.map(|()| Throttled(ip)))
+                tracing::info!(target: crate::telemetry::AUDIT, event = "rate_limited", ip = %ip, path);
+            }
+            verdict.map(|()| Self(ip))
+        })
     }
 }
 

@@ -95,7 +95,8 @@ impl Application {
         let hasher =
             web::Data::new(PasswordHasher::new(config.hash_concurrency, metrics.hashes_in_flight.clone())?);
         let metrics = web::Data::new(metrics);
-        let limiter = web::Data::new(Limiter::new(config.rate_limit_per_min, config.trusted_proxies));
+        let limiter =
+            web::Data::new(Limiter::new(config.rate_limit_per_min, config.trusted_proxies, db.clone()));
 
         let bind = config.bind.clone();
         let bind_error = move |source| StartupError::Bind { addr: bind.clone(), source };
@@ -199,7 +200,11 @@ async fn maintain(
             }
         }
         if tick % DB_PRUNE_EVERY == 0 {
-            if let Err(e) = db.run(|conn| db::sessions::prune(conn, KEEP_FINISHED_SESSIONS)).await {
+            let pruned = db.run(|conn| {
+                db::sessions::prune(conn, KEEP_FINISHED_SESSIONS)?;
+                db::rate_limits::prune(conn, chrono::Utc::now().timestamp_micros())
+            });
+            if let Err(e) = pruned.await {
                 tracing::warn!(error = %e, "pruning failed");
             }
         }

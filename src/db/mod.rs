@@ -3,6 +3,7 @@
 pub mod keys;
 mod pool;
 pub mod posts;
+pub mod rate_limits;
 pub mod schema;
 pub mod sessions;
 mod time;

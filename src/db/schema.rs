@@ -56,6 +56,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    rate_limits (client) {
+        client -> Text,
+        tat -> BigInt,
+    }
+}
+
 diesel::joinable!(posts -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
@@ -65,7 +72,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     refresh_tokens,
     revoked_sessions,
-    signing_keys
+    signing_keys,
+    rate_limits
 );
 
 diesel::define_sql_function! {

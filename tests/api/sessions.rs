@@ -237,6 +237,21 @@ backend_test! {
         app.call(Method::GET, "/healthz", None, None).await.assert_status(200);
     }
 
+    async fn the_rate_limit_is_one_budget_for_every_instance_on_the_database(backend: Backend) {
+        let a = spawn_app_with(backend, |c| c.rate_limit_per_min = 5).await;
+        let b = a.replica();
+        // Eight at once on each: each instance alone would let five through.
+        let all = [&a, &b].into_iter().flat_map(|app| (0..8).map(move |_| app.try_refresh("x")));
+        let responses = futures_util::future::join_all(all).await;
+        let passed = responses.iter().filter(|r| r.status == 401).count();
+        assert_eq!(passed, 5, "{:?}", responses.iter().map(|r| r.status).collect::<Vec<_>>());
+        let refused = responses.iter().find(|r| r.status == 429).expect("a refusal");
+        refused.assert_problem(429, "rate_limited");
+        let retry: u64 = refused.header("retry-after").expect("Retry-After").parse().unwrap();
+        assert!((1..=15).contains(&retry), "{retry}");
+        a.try_login("nobody", PASSWORD).await.assert_problem(429, "rate_limited");
+    }
+
     async fn behind_a_trusted_proxy_the_forwarded_address_is_the_client(backend: Backend) {
         let app = spawn_app_with(backend, |c| {
             c.rate_limit_per_min = 1;
@@ -280,7 +295,7 @@ backend_test! {
 
 #[actix_web::test]
 async fn an_ipv6_client_is_limited_by_its_64_prefix_and_a_mapped_ipv4_address_as_itself() {
-    // The limiter keeps no database state: SQLite alone covers it.
+    // The client's key is chosen before it is counted: SQLite alone covers it.
     let app = spawn_app_with(Backend::Sqlite, |c| {
         c.rate_limit_per_min = 1;
         c.trusted_proxies = 1;
