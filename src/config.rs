@@ -25,6 +25,8 @@ pub struct Config {
     pub audience: String,
     pub jwt: JwtConfig,
     pub rate_limit_per_min: u32,
+    /// Live sessions a user may hold; a login past it ends their oldest.
+    pub max_sessions_per_user: u32,
     pub cors_origins: Vec<String>,
     pub log: LogConfig,
     /// Password hashes computed at once; more wait their turn off the workers.
@@ -164,6 +166,7 @@ impl Config {
             access_ttl_secs: env.number("WARRANT_ACCESS_TTL", 900, 1..=86_400)?,
             refresh_ttl_secs: env.number("WARRANT_REFRESH_TTL", 1_209_600, 60..=31_536_000)?,
             session_max_age_secs: env.number("WARRANT_SESSION_MAX_AGE", 2_592_000, 60..=31_536_000)?,
+            max_sessions_per_user: env.number("WARRANT_MAX_SESSIONS", 100, 1..=10_000)?,
             trusted_proxies: match env.get("WARRANT_TRUST_PROXY")?.as_deref().map(str::trim) {
                 None | Some("false") => 0,
                 Some("true") => 1,
@@ -204,6 +207,7 @@ impl Config {
             idle: TimeDelta::seconds(self.refresh_ttl_secs),
             absolute: TimeDelta::seconds(self.session_max_age_secs),
             revocation: TimeDelta::seconds(revocation),
+            max_per_user: i64::from(self.max_sessions_per_user),
         }
     }
 }
@@ -283,6 +287,7 @@ mod tests {
         assert_eq!(c.refresh_ttl_secs, 1_209_600);
         assert_eq!(c.issuer, "warrant");
         assert_eq!(c.rate_limit_per_min, 30);
+        assert_eq!(c.max_sessions_per_user, 100);
         assert!(matches!(c.jwt, JwtConfig::EdDsa { key_files: None }));
         assert!(matches!(c.database_url, DatabaseUrl::Sqlite(ref p) if p == "./warrant.db"));
     }
@@ -304,6 +309,7 @@ mod tests {
             ("WARRANT_ACCESS_TTL", "0"),
             ("WARRANT_REFRESH_TTL", "-1"),
             ("WARRANT_RATE_LIMIT_PER_MIN", "many"),
+            ("WARRANT_MAX_SESSIONS", "0"),
             ("WARRANT_JWT_ALG", "none"),
             ("WARRANT_JWT_ALG", "RS256"),
             ("WARRANT_BIND", "8080"),

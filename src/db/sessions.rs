@@ -19,25 +19,52 @@ pub struct SessionPolicy {
     /// be presented: access TTL plus clock leeway. Revocation entries live
     /// this long.
     pub revocation: TimeDelta,
+    /// Live sessions a user may hold (`WARRANT_MAX_SESSIONS`).
+    pub max_per_user: i64,
 }
 
-/// Starts a session with its first refresh token (given as its hash) and
-/// returns the account as it is now, or `None` if it was deleted meanwhile.
-/// The caller read the account before an argon2 verify: its role may have
-/// changed since, and the token must carry the current one.
+/// A session just started.
+#[derive(Debug)]
+pub struct Started {
+    /// The account as it is now.
+    pub user: User,
+    /// The user's oldest sessions, ended to keep them within the cap.
+    pub evicted: Vec<String>,
+}
+
+/// Starts a session with its first refresh token (given as its hash), ending
+/// the user's oldest live sessions beyond [`SessionPolicy::max_per_user`].
+/// `None` if the account was deleted meanwhile. The caller read the account
+/// before an argon2 verify: its role may have changed since, and the token
+/// must carry the current one.
 pub fn start(
     conn: &mut DbConn,
     id: &str,
     user_id: i64,
     refresh_hash: &str,
     policy: SessionPolicy,
-) -> Result<Option<User>, DbError> {
-    let now = now();
+) -> Result<Option<Started>, DbError> {
     write_transaction(conn, |conn| {
         // A role change or deletion running now either committed before this
         // read (we see its result) or waits for this session to exist, and
         // then ends it: a token with a stale role never outlives the change.
-        let Some(user) = lock_user(conn, user_id, RowLock::Share)? else { return Ok(None) };
+        // The lock is exclusive so that one user's concurrent logins count
+        // their sessions one at a time, and the cap holds.
+        let Some(user) = lock_user(conn, user_id, RowLock::Update)? else { return Ok(None) };
+        let now = now();
+        let beyond_cap: Vec<String> = sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::ended_at.is_null())
+            .filter(sessions::expires_at.gt(now))
+            .filter(sessions::idle_expires_at.gt(now))
+            .order((sessions::created_at.desc(), sessions::id.desc()))
+            .select(sessions::id)
+            .offset(policy.max_per_user - 1)
+            .load(conn)?;
+        let mut evicted = Vec::with_capacity(beyond_cap.len());
+        for old in &beyond_cap {
+            evicted.extend(end_sessions(conn, Sessions::One(old), policy)?);
+        }
         diesel::insert_into(sessions::table)
             .values((
                 sessions::id.eq(id),
@@ -48,7 +75,7 @@ pub fn start(
             ))
             .execute(conn)?;
         insert_refresh_token(conn, id, refresh_hash, now)?;
-        Ok(Some(user))
+        Ok(Some(Started { user, evicted }))
     })
 }
 

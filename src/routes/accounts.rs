@@ -1,5 +1,8 @@
 //! Signup, login, refresh, logout and the caller's own account.
-use actix_web::{web, HttpResponse, HttpResponseBuilder};
+use std::future::{ready, Ready};
+
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse, HttpResponseBuilder};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -8,7 +11,7 @@ use crate::auth::{
     hash_refresh_token, new_refresh_token, random_token, AuthUser, PasswordHasher, Revocations, SessionToken,
     Tokens,
 };
-use crate::db::sessions::{Refresh, SessionPolicy, Sessions};
+use crate::db::sessions::{Refresh, SessionPolicy, Sessions, Started};
 use crate::db::{self, Db, DbError};
 use crate::domain::{Password, Role, User, Username};
 use crate::error::{ApiError, Problem, Validator};
@@ -58,24 +61,55 @@ fn token_response(
     Ok(TokenResponse::new(token, refresh_token, user).respond(status))
 }
 
-/// Starts a new session for the account and answers with its first token
-/// pair, issued for the account as it is when the session starts.
-async fn start_session(
-    db: &Db,
-    tokens: &Tokens,
+/// What signup and login need to start a session, extracted as one.
+pub struct SessionStarter {
+    db: web::Data<Db>,
+    tokens: web::Data<Tokens>,
+    revocations: web::Data<Revocations>,
     policy: SessionPolicy,
-    user_id: i64,
-    status: HttpResponseBuilder,
-) -> Result<(HttpResponse, String), ApiError> {
-    let session_id = random_token(16);
-    let (refresh_token, refresh_hash) = new_refresh_token();
-    let sid = session_id.clone();
-    let user = db
-        .run(move |conn| db::sessions::start(conn, &sid, user_id, &refresh_hash, policy))
-        .await?
-        // The account was deleted between the password check and now.
-        .ok_or(ApiError::InvalidCredentials)?;
-    Ok((token_response(tokens, user, &session_id, refresh_token, status)?, session_id))
+}
+
+impl FromRequest for SessionStarter {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = || {
+            Some(Self {
+                db: req.app_data::<web::Data<Db>>()?.clone(),
+                tokens: req.app_data::<web::Data<Tokens>>()?.clone(),
+                revocations: req.app_data::<web::Data<Revocations>>()?.clone(),
+                policy: *req.app_data::<web::Data<SessionPolicy>>()?.get_ref(),
+            })
+        };
+        ready(state().ok_or_else(|| ApiError::Internal("session state is not registered".into())))
+    }
+}
+
+impl SessionStarter {
+    /// Starts a new session for the account and answers with its first token
+    /// pair, issued for the account as it is when the session starts.
+    /// Sessions it ended to stay within the user's cap are revoked here at once.
+    async fn start(
+        &self,
+        user_id: i64,
+        status: HttpResponseBuilder,
+    ) -> Result<(HttpResponse, String), ApiError> {
+        let session_id = random_token(16);
+        let (refresh_token, refresh_hash) = new_refresh_token();
+        let (sid, policy) = (session_id.clone(), self.policy);
+        let Started { user, evicted } = self
+            .db
+            .run(move |conn| db::sessions::start(conn, &sid, user_id, &refresh_hash, policy))
+            .await?
+            // The account was deleted between the password check and now.
+            .ok_or(ApiError::InvalidCredentials)?;
+        if !evicted.is_empty() {
+            self.revocations.add_local(&evicted, policy);
+            tracing::info!(target: AUDIT, event = "sessions_evicted", user_id, session_id = ?evicted);
+        }
+        Ok((token_response(&self.tokens, user, &session_id, refresh_token, status)?, session_id))
+    }
 }
 
 /// `POST /signup`: a new account, always role `user`, and its first session.
@@ -86,10 +120,8 @@ async fn start_session(
 pub async fn signup(
     Throttled(ip): Throttled,
     body: web::Json<CredentialsRequest>,
-    db: web::Data<Db>,
     hasher: web::Data<PasswordHasher>,
-    tokens: web::Data<Tokens>,
-    policy: web::Data<SessionPolicy>,
+    sessions: SessionStarter,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let mut v = Validator::default();
@@ -97,7 +129,8 @@ pub async fn signup(
     let password = v.required("password", body.password, Password::parse);
     let (username, password) = v.finish(username.zip(password))?;
     let hash = hasher.hash(password).await?;
-    let user_id = db
+    let user_id = sessions
+        .db
         .run(move |conn| db::users::insert(conn, &username, &hash, Role::User))
         .await
         .map_err(|e| match e {
@@ -105,7 +138,7 @@ pub async fn signup(
             other => other.into(),
         })?
         .id;
-    let (response, sid) = start_session(&db, &tokens, **policy, user_id, HttpResponse::Created()).await?;
+    let (response, sid) = sessions.start(user_id, HttpResponse::Created()).await?;
     tracing::info!(target: AUDIT, event = "signup", user_id, session_id = %sid, ip = %ip);
     Ok(response)
 }
@@ -120,10 +153,8 @@ pub async fn signup(
 pub async fn login(
     Throttled(ip): Throttled,
     body: web::Json<CredentialsRequest>,
-    db: web::Data<Db>,
     hasher: web::Data<PasswordHasher>,
-    tokens: web::Data<Tokens>,
-    policy: web::Data<SessionPolicy>,
+    sessions: SessionStarter,
     metrics: web::Data<Metrics>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
@@ -132,14 +163,14 @@ pub async fn login(
     let password = v.required("password", body.password, Ok);
     let (username, password) = v.finish(username.zip(password))?;
     let found = match Username::parse(&username) {
-        Ok(name) => db.read(move |conn| db::users::find_credentials(conn, &name.key())).await?,
+        Ok(name) => sessions.db.read(move |conn| db::users::find_credentials(conn, &name.key())).await?,
         Err(_) => None,
     };
     let (user_id, hash) = found.map_or((None, None), |(user, hash)| (Some(user.id), Some(hash)));
     let verified = hasher.verify(password, hash).await?;
     match user_id {
         Some(user_id) if verified => {
-            let (response, sid) = start_session(&db, &tokens, **policy, user_id, HttpResponse::Ok()).await?;
+            let (response, sid) = sessions.start(user_id, HttpResponse::Ok()).await?;
             metrics.logins.with_label_values(&["ok"]).inc();
             tracing::info!(target: AUDIT, event = "login", user_id, session_id = %sid, ip = %ip);
             Ok(response)

@@ -237,6 +237,36 @@ backend_test! {
         app.call(Method::GET, "/healthz", None, None).await.assert_status(200);
     }
 
+    async fn past_the_session_cap_a_login_ends_the_users_oldest_session(backend: Backend) {
+        let app = spawn_app_with(backend, |c| c.max_sessions_per_user = 3).await;
+        let oldest = app.signup("alice").await;
+        let second = app.login("alice").await;
+        app.login("alice").await;
+        let bob = app.signup("bob").await;
+        app.get("/check_session", &oldest.token).await.assert_status(200);
+        let newest = app.login("alice").await;
+        app.get("/check_session", &oldest.token).await.assert_problem(401, "token_revoked");
+        app.try_refresh(&oldest.refresh).await.assert_problem(401, "invalid_refresh_token");
+        for live in [&second, &newest, &bob] {
+            app.get("/check_session", &live.token).await.assert_status(200);
+        }
+        app.refresh(&second.refresh).await;
+    }
+
+    async fn concurrent_logins_leave_no_more_sessions_than_the_cap(backend: Backend) {
+        let app = spawn_app_with(backend, |c| c.max_sessions_per_user = 3).await;
+        app.signup("alice").await;
+        let logins = join_all((0..8).map(|_| app.try_login("alice", PASSWORD))).await;
+        let mut live = 0;
+        for login in &logins {
+            let token = login.assert_status(200)["access_token"].as_str().unwrap();
+            if app.get("/check_session", token).await.status == 200 {
+                live += 1;
+            }
+        }
+        assert_eq!(live, 3);
+    }
+
     async fn the_rate_limit_is_one_budget_for_every_instance_on_the_database(backend: Backend) {
         let a = spawn_app_with(backend, |c| c.rate_limit_per_min = 5).await;
         let b = a.replica();
