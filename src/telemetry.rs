@@ -7,7 +7,10 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use tracing::Instrument;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Instrument, Level, Subscriber};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogConfig;
@@ -26,10 +29,37 @@ pub fn init(config: &LogConfig) {
     let builder =
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     let _ = if config.json {
-        builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init()
+        let builder = builder.json().flatten_event(true).with_current_span(true).with_span_list(false);
+        builder.finish().with(QuietClientErrors).try_init()
     } else {
-        builder.try_init()
+        builder.finish().with(QuietClientErrors).try_init()
     };
+}
+
+/// Drops actix-http's `ERROR … stream error: …` line, logged when it closes
+/// a connection over malformed HTTP, a broken body or a reset: the client's
+/// doing, answered (400) or abandoned before any route runs, and anyone can
+/// produce one per connection — ERROR is for what the operator must fix.
+struct QuietClientErrors;
+
+impl<S: Subscriber> Layer<S> for QuietClientErrors {
+    fn event_enabled(&self, event: &Event<'_>, _: Context<'_, S>) -> bool {
+        let meta = event.metadata();
+        if *meta.level() != Level::ERROR || meta.target() != "actix_http::h1::dispatcher" {
+            return true;
+        }
+        struct StreamError(bool);
+        impl Visit for StreamError {
+            fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.0 = format!("{value:?}").starts_with("stream error:");
+                }
+            }
+        }
+        let mut message = StreamError(false);
+        event.record(&mut message);
+        !message.0
+    }
 }
 
 /// A process-unique request id: a random per-process prefix and a counter,

@@ -211,6 +211,28 @@ async fn the_json_log_never_contains_passwords_or_tokens() {
 }
 
 #[actix_web::test]
+async fn malformed_http_from_a_client_is_refused_without_an_error_in_the_log() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, base, stderr) = spawn_binary(&dir, &[("WARRANT_LOG", "info")]);
+    let addr = base.trim_start_matches("http://");
+    for garbage in ["GARBAGE\r\n\r\n", "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n"] {
+        let mut conn = std::net::TcpStream::connect(addr).unwrap();
+        conn.write_all(garbage.as_bytes()).unwrap();
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
+    }
+    reqwest::get(format!("{base}/healthz")).await.unwrap();
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().unwrap();
+    let log: String = BufReader::new(stderr).lines().map_while(Result::ok).collect::<Vec<_>>().join("\n");
+    assert!(log.contains("request finished"), "the log is on: {log}");
+    assert!(!log.contains("ERROR"), "a client's garbage is not a server error: {log}");
+}
+
+#[actix_web::test]
 async fn metrics_do_not_need_a_database_round_trip() {
     let app = spawn_app(Backend::Sqlite).await;
     let res = app.raw(Method::GET, "/metrics").send().await.unwrap();
