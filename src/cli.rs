@@ -47,7 +47,7 @@ pub fn create_admin(config: &Config, username: &str) -> CliResult {
     let existing = db.run_blocking(|conn| db::users::find_credentials(conn, &username.key()))?;
     let hash = match existing {
         Some(_) => None,
-        None => Some(hash_password(&read_admin_password()?)?),
+        None => Some(hash_password(&read_password("WARRANT_ADMIN_PASSWORD")?)?),
     };
     let policy = config.session_policy();
     let (user, created) = db
@@ -55,6 +55,33 @@ pub fn create_admin(config: &Config, username: &str) -> CliResult {
         .ok_or("the account was deleted meanwhile; run the command again")?;
     let verb = if created { "created admin" } else { "promoted to admin:" };
     println!("{verb} {} (id {})", user.username, user.id);
+    Ok(())
+}
+
+/// `warrant set-password USERNAME`: replaces the password (from
+/// `WARRANT_NEW_PASSWORD` or stdin) and ends every session of the account.
+pub fn set_password(config: &Config, username: &str) -> CliResult {
+    let hash = hash_password(&read_password("WARRANT_NEW_PASSWORD")?)?;
+    sign_out_everywhere(config, username, Some(&hash), "password set for")
+}
+
+/// `warrant end-sessions USERNAME`: ends every session of the account.
+pub fn end_sessions(config: &Config, username: &str) -> CliResult {
+    sign_out_everywhere(config, username, None, "signed out")
+}
+
+/// Ends the sessions of `username` (replacing its password if a hash is
+/// given); every instance refuses their tokens within its sync interval.
+fn sign_out_everywhere(config: &Config, username: &str, new_hash: Option<&str>, done: &str) -> CliResult {
+    let key = Username::parse(username).map_err(|e| format!("username {e}"))?.key();
+    let policy = config.session_policy();
+    let db = connect(config)?;
+    let (user, ended) = db
+        .run_blocking(|conn| db::users::sign_out_everywhere(conn, &key, new_hash, policy))?
+        .ok_or_else(|| format!("there is no account named {username:?}"))?;
+    tracing::info!(target: crate::telemetry::AUDIT, event = "signed_out_everywhere", user_id = user.id,
+        password_replaced = new_hash.is_some(), ended = ended.len());
+    println!("{done} {} (id {}): ended {} session(s)", user.username, user.id, ended.len());
     Ok(())
 }
 
@@ -105,8 +132,9 @@ pub fn healthcheck(config: &Config) -> CliResult {
     }
 }
 
-fn read_admin_password() -> Result<Password, String> {
-    let raw = match std::env::var("WARRANT_ADMIN_PASSWORD") {
+/// A password from the environment variable `var` or, if unset, one line of stdin.
+fn read_password(var: &str) -> Result<Password, String> {
+    let raw = match std::env::var(var) {
         Ok(pw) => pw,
         Err(_) => {
             let mut line = String::new();

@@ -27,6 +27,11 @@ enum Command {
     /// Create an admin, or promote an existing user. The password comes from
     /// WARRANT_ADMIN_PASSWORD or one line of stdin.
     CreateAdmin { username: String },
+    /// Replace a user's password (from WARRANT_NEW_PASSWORD or one line of
+    /// stdin) and end all of their sessions.
+    SetPassword { username: String },
+    /// End all sessions of a user, on every instance.
+    EndSessions { username: String },
     /// Add a new signing key: published at once, signing after 600 s.
     RotateKey,
     /// Exit 0 if the server at WARRANT_BIND answers GET /healthz (for containers).
@@ -48,6 +53,8 @@ fn main() -> ExitCode {
         Command::Serve => cli::serve(config),
         Command::Migrate => cli::migrate(&config),
         Command::CreateAdmin { username } => cli::create_admin(&config, &username),
+        Command::SetPassword { username } => cli::set_password(&config, &username),
+        Command::EndSessions { username } => cli::end_sessions(&config, &username),
         Command::RotateKey => cli::rotate_key(&config),
         Command::Healthcheck => cli::healthcheck(&config),
     };

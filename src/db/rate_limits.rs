@@ -61,21 +61,13 @@ pub fn prune(conn: &mut DbConn, now: i64) -> Result<(), DbError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{DatabaseUrl, Db};
+    use crate::db::scratch_sqlite;
 
     const MINUTE: i64 = 60_000_000;
 
-    fn sqlite() -> (tempfile::TempDir, Db) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = DatabaseUrl::parse(dir.path().join("limits.db").to_str().unwrap()).unwrap();
-        let db = Db::connect(&url, 1).unwrap();
-        db.migrate().unwrap();
-        (dir, db)
-    }
-
     #[test]
     fn a_client_gets_its_burst_then_one_request_per_interval() {
-        let (_dir, db) = sqlite();
+        let (_dir, db) = scratch_sqlite();
         let quota = Quota::per_minute(NonZeroU32::new(3).unwrap());
         let third = MINUTE / 3;
         let admit_at = |client: &str, now| db.run_blocking(|conn| admit(conn, client, now, quota)).unwrap();
@@ -97,7 +89,7 @@ mod tests {
 
     #[test]
     fn pruning_forgets_only_clients_whose_credit_is_full() {
-        let (_dir, db) = sqlite();
+        let (_dir, db) = scratch_sqlite();
         let quota = Quota::per_minute(NonZeroU32::new(1).unwrap());
         let admit_at = |client: &str, now| db.run_blocking(|conn| admit(conn, client, now, quota)).unwrap();
         assert_eq!(admit_at("old", 0), None);

@@ -34,23 +34,30 @@ pub struct Started {
 
 /// Starts a session with its first refresh token (given as its hash), ending
 /// the user's oldest live sessions beyond [`SessionPolicy::max_per_user`].
-/// `None` if the account was deleted meanwhile. The caller read the account
-/// before an argon2 verify: its role may have changed since, and the token
-/// must carry the current one.
+/// `password_hash` is the hash the caller checked the password against,
+/// before an argon2 verify: `None` if the account was deleted or its
+/// password replaced meanwhile. Its role may have changed too, and the
+/// token must carry the current one.
 pub fn start(
     conn: &mut DbConn,
     id: &str,
     user_id: i64,
+    password_hash: &str,
     refresh_hash: &str,
     policy: SessionPolicy,
 ) -> Result<Option<Started>, DbError> {
     write_transaction(conn, |conn| {
-        // A role change or deletion running now either committed before this
-        // read (we see its result) or waits for this session to exist, and
-        // then ends it: a token with a stale role never outlives the change.
-        // The lock is exclusive so that one user's concurrent logins count
-        // their sessions one at a time, and the cap holds.
+        // A role change, password reset or deletion running now either
+        // committed before this read (we see its result) or waits for this
+        // session to exist, and then ends it: a token with a stale role or
+        // password never outlives the change. The lock is exclusive so that
+        // one user's concurrent logins count their sessions one at a time,
+        // and the cap holds.
         let Some(user) = lock_user(conn, user_id, RowLock::Update)? else { return Ok(None) };
+        let current: String = users::table.find(user_id).select(users::password_hash).first(conn)?;
+        if current != password_hash {
+            return Ok(None);
+        }
         let now = now();
         let beyond_cap: Vec<String> = sessions::table
             .filter(sessions::user_id.eq(user_id))
@@ -266,4 +273,36 @@ pub fn prune(conn: &mut DbConn, keep: TimeDelta) -> Result<(), DbError> {
     )
     .execute(conn)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{scratch_sqlite, users};
+    use crate::domain::{Role, Username};
+
+    const POLICY: SessionPolicy = SessionPolicy {
+        idle: TimeDelta::days(14),
+        absolute: TimeDelta::days(30),
+        revocation: TimeDelta::minutes(16),
+        max_per_user: 100,
+    };
+
+    #[test]
+    fn a_session_starts_only_if_the_checked_password_is_still_the_accounts() {
+        let (_dir, db) = scratch_sqlite();
+        let alice = Username::parse("alice").unwrap();
+        let id = db.run_blocking(|conn| users::insert(conn, &alice, "hash-1", Role::User)).unwrap().id;
+        let start = |sid: &str, checked: &str| {
+            db.run_blocking(|conn| start(conn, sid, id, checked, &format!("refresh-{sid}"), POLICY)).unwrap()
+        };
+        assert!(start("s1", "hash-1").is_some());
+        // A login that checked the old password finishes after the reset.
+        let reset = db
+            .run_blocking(|conn| users::sign_out_everywhere(conn, &alice.key(), Some("hash-2"), POLICY))
+            .unwrap();
+        assert_eq!(reset.map(|(_, ended)| ended), Some(vec!["s1".to_string()]));
+        assert!(start("s2", "hash-1").is_none());
+        assert!(start("s3", "hash-2").is_some());
+    }
 }

@@ -62,7 +62,7 @@ pub(super) enum RowLock {
 }
 
 /// Reads the account inside a write transaction and holds it. A session
-/// start (share) and a role change or deletion (update) on one account thus
+/// start and a role change, password reset or deletion on one account thus
 /// run one after the other: the change either sees the new session and ends
 /// it, or commits first and the start sees its result. SQLite's write
 /// transactions are serialized already.
@@ -196,6 +196,28 @@ pub fn delete(
             diesel::delete(users::table.find(id)).execute(conn)?;
             Ok(ended)
         })
+    })
+}
+
+/// Ends every session of the account named `username_key` and, given a
+/// hash, replaces its password, in one transaction: a login that checked
+/// the old password just before cannot start a session after it (see
+/// [`super::sessions::start`]). Returns the account and the ended session
+/// ids; `None` when there is no such account.
+pub fn sign_out_everywhere(
+    conn: &mut DbConn,
+    username_key: &str,
+    new_password_hash: Option<&str>,
+    policy: SessionPolicy,
+) -> Result<Option<(User, Vec<String>)>, DbError> {
+    write_transaction(conn, |conn| {
+        let Some((found, _)) = find_credentials(conn, username_key)? else { return Ok(None) };
+        let Some(user) = lock_user(conn, found.id, RowLock::Update)? else { return Ok(None) };
+        if let Some(hash) = new_password_hash {
+            diesel::update(users::table.find(user.id)).set(users::password_hash.eq(hash)).execute(conn)?;
+        }
+        let ended = end_sessions(conn, Sessions::OfUser(user.id), policy)?;
+        Ok(Some((user, ended)))
     })
 }
 

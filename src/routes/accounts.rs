@@ -87,12 +87,14 @@ impl FromRequest for SessionStarter {
 }
 
 impl SessionStarter {
-    /// Starts a new session for the account and answers with its first token
-    /// pair, issued for the account as it is when the session starts.
-    /// Sessions it ended to stay within the user's cap are revoked here at once.
+    /// Starts a new session for the account whose password was checked
+    /// against `password_hash`, and answers with its first token pair, issued
+    /// for the account as it is when the session starts. Sessions it ended to
+    /// stay within the user's cap are revoked here at once.
     async fn start(
         &self,
         user_id: i64,
+        password_hash: String,
         status: HttpResponseBuilder,
     ) -> Result<(HttpResponse, String), ApiError> {
         let session_id = random_token(16);
@@ -100,9 +102,9 @@ impl SessionStarter {
         let (sid, policy) = (session_id.clone(), self.policy);
         let Started { user, evicted } = self
             .db
-            .run(move |conn| db::sessions::start(conn, &sid, user_id, &refresh_hash, policy))
+            .run(move |conn| db::sessions::start(conn, &sid, user_id, &password_hash, &refresh_hash, policy))
             .await?
-            // The account was deleted between the password check and now.
+            // The account was deleted, or its password replaced, since the check.
             .ok_or(ApiError::InvalidCredentials)?;
         if !evicted.is_empty() {
             self.revocations.add_local(&evicted, policy);
@@ -129,16 +131,17 @@ pub async fn signup(
     let password = v.required("password", body.password, Password::parse);
     let (username, password) = v.finish(username.zip(password))?;
     let hash = hasher.hash(password).await?;
+    let stored = hash.clone();
     let user_id = sessions
         .db
-        .run(move |conn| db::users::insert(conn, &username, &hash, Role::User))
+        .run(move |conn| db::users::insert(conn, &username, &stored, Role::User))
         .await
         .map_err(|e| match e {
             DbError::UniqueViolation => ApiError::UsernameTaken,
             other => other.into(),
         })?
         .id;
-    let (response, sid) = sessions.start(user_id, HttpResponse::Created()).await?;
+    let (response, sid) = sessions.start(user_id, hash, HttpResponse::Created()).await?;
     tracing::info!(target: AUDIT, event = "signup", user_id, session_id = %sid, ip = %ip);
     Ok(response)
 }
@@ -167,10 +170,10 @@ pub async fn login(
         Err(_) => None,
     };
     let (user_id, hash) = found.map_or((None, None), |(user, hash)| (Some(user.id), Some(hash)));
-    let verified = hasher.verify(password, hash).await?;
-    match user_id {
-        Some(user_id) if verified => {
-            let (response, sid) = sessions.start(user_id, HttpResponse::Ok()).await?;
+    let verified = hasher.verify(password, hash.clone()).await?;
+    match user_id.zip(hash) {
+        Some((user_id, hash)) if verified => {
+            let (response, sid) = sessions.start(user_id, hash, HttpResponse::Ok()).await?;
             metrics.logins.with_label_values(&["ok"]).inc();
             tracing::info!(target: AUDIT, event = "login", user_id, session_id = %sid, ip = %ip);
             Ok(response)

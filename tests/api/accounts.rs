@@ -137,11 +137,7 @@ backend_test! {
         assert!(out.status.success(), "promotes without a password: {}", String::from_utf8_lossy(&out.stderr));
         // A role change ends the user's sessions; the server learns it from
         // the database within its revocation sync interval.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-        while app.get("/check_session", &before.token).await.status == 200 && std::time::Instant::now() < deadline {
-            actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        app.get("/check_session", &before.token).await.assert_problem(401, "token_revoked");
+        app.check_session_once_synced(&before.token).await.assert_problem(401, "token_revoked");
         let bob = app.login("bob").await;
         assert_eq!(app.get("/check_session", &bob.token).await.body["role"], "admin");
 
@@ -152,6 +148,46 @@ backend_test! {
         assert!(!out.status.success());
         assert!(String::from_utf8_lossy(&out.stderr).contains("password"));
         app.try_login("carol", "short").await.assert_problem(401, "invalid_credentials");
+    }
+
+    async fn set_password_replaces_the_password_and_ends_every_session(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let first = app.signup("alice").await;
+        let second = app.login("alice").await;
+        let bob = app.signup("bob").await;
+        let new_password = "a fresh passphrase";
+        let out = app.cli(&["set-password", "ALICE"], &[], &format!("{new_password}\n"));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("ended 2 session(s)"));
+        for ended in [&first, &second] {
+            app.check_session_once_synced(&ended.token).await.assert_problem(401, "token_revoked");
+            app.try_refresh(&ended.refresh).await.assert_problem(401, "invalid_refresh_token");
+        }
+        app.get("/check_session", &bob.token).await.assert_status(200);
+        app.try_login("alice", PASSWORD).await.assert_problem(401, "invalid_credentials");
+        app.try_login("alice", new_password).await.assert_status(200);
+
+        let weak = app.cli(&["set-password", "alice"], &[("WARRANT_NEW_PASSWORD", "password1")], "");
+        assert!(!weak.status.success());
+        assert!(String::from_utf8_lossy(&weak.stderr).contains("password"));
+        let unknown = app.cli(&["set-password", "nobody"], &[("WARRANT_NEW_PASSWORD", new_password)], "");
+        assert!(!unknown.status.success());
+        assert!(String::from_utf8_lossy(&unknown.stderr).contains("no account"));
+        app.try_login("alice", new_password).await.assert_status(200);
+    }
+
+    async fn end_sessions_signs_a_user_out_everywhere_and_keeps_the_password(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let alice = app.signup("alice").await;
+        let bob = app.signup("bob").await;
+        let out = app.cli(&["end-sessions", "alice"], &[], "");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("ended 1 session(s)"));
+        app.check_session_once_synced(&alice.token).await.assert_problem(401, "token_revoked");
+        app.try_refresh(&alice.refresh).await.assert_problem(401, "invalid_refresh_token");
+        app.get("/check_session", &bob.token).await.assert_status(200);
+        app.try_login("alice", PASSWORD).await.assert_status(200);
+        assert!(!app.cli(&["end-sessions", "nobody"], &[], "").status.success());
     }
 }
 

@@ -337,6 +337,20 @@ impl TestApp {
         child.wait_with_output().expect("the warrant binary finishes")
     }
 
+    /// `GET /check_session` with `token` once it stops answering 200, or
+    /// after two seconds: sessions ended by another process (the command
+    /// line, a replica) reach this instance at its next revocation sync.
+    pub async fn check_session_once_synced(&self, token: &str) -> Res {
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        loop {
+            let res = self.get("/check_session", token).await;
+            if res.status != 200 || std::time::Instant::now() > deadline {
+                return res;
+            }
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Makes `username` an admin the way an operator would (`warrant
     /// create-admin`), then logs in so the token carries the role.
     pub async fn admin(&self, username: &str) -> Session {
