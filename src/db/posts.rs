@@ -3,7 +3,7 @@ use diesel::prelude::*;
 
 use super::schema::{posts, users};
 use super::time::UtcTime;
-use super::users::{holds_admin, AdminChange};
+use super::users::holds_admin;
 use super::{load, now, write_transaction, DbConn, DbError};
 use crate::domain::{Post, PostContent};
 
@@ -90,19 +90,28 @@ pub fn update_content(conn: &mut DbConn, id: i64, content: &PostContent) -> Resu
     find(conn, id)
 }
 
-/// Deletes a post (if it still exists) as its author, or as admin
-/// `as_admin`: then only while that account holds the admin role, checked in
-/// the same transaction.
-pub fn delete(conn: &mut DbConn, id: i64, as_admin: Option<i64>) -> Result<AdminChange<()>, DbError> {
+/// The acting account no longer holds the admin role it acted with (demoted
+/// or deleted, possibly through another instance a moment ago).
+#[derive(Debug, PartialEq, Eq)]
+pub struct NoLongerAdmin;
+
+/// Deletes a post (if it still exists: deleting is idempotent) as its author,
+/// or as admin `as_admin`: then only while that account holds the admin
+/// role, checked in the same transaction.
+pub fn delete(
+    conn: &mut DbConn,
+    id: i64,
+    as_admin: Option<i64>,
+) -> Result<Result<(), NoLongerAdmin>, DbError> {
     let Some(admin) = as_admin else {
         diesel::delete(posts::table.find(id)).execute(conn)?;
-        return Ok(AdminChange::Done(()));
+        return Ok(Ok(()));
     };
     write_transaction(conn, |conn| {
         if !holds_admin(conn, admin)? {
-            return Ok(AdminChange::NotAdmin);
+            return Ok(Err(NoLongerAdmin));
         }
         diesel::delete(posts::table.find(id)).execute(conn)?;
-        Ok(AdminChange::Done(()))
+        Ok(Ok(()))
     })
 }

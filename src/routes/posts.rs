@@ -5,7 +5,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::wire::{page_params, Page, PostResponse};
 use crate::auth::AuthUser;
-use crate::db::users::AdminChange;
+use crate::db::posts::NoLongerAdmin;
 use crate::db::{self, Db, DbError};
 use crate::domain::{deletes_as_admin, may_delete_post, may_edit_post, Cursor, PostContent};
 use crate::error::{ApiError, Problem, Validator};
@@ -143,12 +143,9 @@ pub async fn delete_post(
         return Err(ApiError::Forbidden("only the author or an admin may delete a post"));
     }
     let as_admin = deletes_as_admin(post.author_id, actor).then_some(actor.user_id);
-    match db.run(move |conn| db::posts::delete(conn, id, as_admin)).await? {
+    db.run(move |conn| db::posts::delete(conn, id, as_admin))
+        .await?
         // The role ended (on any instance) after this token was issued.
-        AdminChange::NotAdmin => Err(ApiError::TokenRevoked),
-        // Deleted, or already gone: deleting is idempotent.
-        AdminChange::Done(()) | AdminChange::NotFound | AdminChange::LastAdmin => {
-            Ok(HttpResponse::NoContent().finish())
-        }
-    }
+        .map_err(|NoLongerAdmin| ApiError::TokenRevoked)?;
+    Ok(HttpResponse::NoContent().finish())
 }
