@@ -118,7 +118,7 @@ impl SessionStarter {
 #[utoipa::path(post, path = "/signup", tag = "accounts", request_body = CredentialsRequest,
     responses((status = 201, description = "Account created; first token pair", body = TokenResponse),
         (status = 400, response = Problem), (status = 413, response = Problem), (status = 415, response = Problem),
-        (status = 422, response = Problem), (status = 429, response = Problem), (status = 503, response = Problem)))]
+        (status = 422, response = Problem), (status = 429, response = Problem)))]
 pub async fn signup(
     Throttled(ip): Throttled,
     body: web::Json<CredentialsRequest>,
@@ -151,8 +151,7 @@ pub async fn signup(
 #[utoipa::path(post, path = "/login", tag = "accounts", request_body = CredentialsRequest,
     responses((status = 200, description = "A new session's token pair", body = TokenResponse),
         (status = 400, response = Problem), (status = 401, response = Problem), (status = 413, response = Problem),
-        (status = 415, response = Problem), (status = 422, response = Problem), (status = 429, response = Problem),
-        (status = 503, response = Problem)))]
+        (status = 415, response = Problem), (status = 422, response = Problem), (status = 429, response = Problem)))]
 pub async fn login(
     Throttled(ip): Throttled,
     body: web::Json<CredentialsRequest>,

@@ -2,7 +2,7 @@
 //! cannot drift from the code, and the offline docs page.
 use utoipa::openapi::path::{HttpMethod, OperationBuilder};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, ResponseBuilder};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::{accounts, admin, health, posts};
@@ -33,7 +33,8 @@ use super::{accounts, admin, health, posts};
 )]
 pub struct ApiDoc;
 
-/// The bearer scheme, and the routes served by middleware rather than handlers.
+/// The bearer scheme, the routes served by middleware rather than handlers,
+/// and the 503 every database-backed route can answer.
 struct Operations;
 
 impl Modify for Operations {
@@ -45,6 +46,19 @@ impl Modify for Operations {
                 HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build(),
             ),
         );
+        // Every route but the operational ones reaches the database, which
+        // may be unreachable or overloaded.
+        for item in openapi.paths.paths.values_mut() {
+            let operations =
+                [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
+            for operation in operations.into_iter().flatten() {
+                let operational = operation.tags.iter().flatten().any(|tag| tag == "operations");
+                if !operational {
+                    let unavailable = RefOr::Ref(Ref::from_response_name("Problem"));
+                    operation.responses.responses.entry("503".into()).or_insert(unavailable);
+                }
+            }
+        }
         for (path, summary, content_type) in [
             ("/metrics", "Prometheus metrics (text format 0.0.4)", "text/plain"),
             ("/openapi.json", "This OpenAPI 3.1 document", "application/json"),
