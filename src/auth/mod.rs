@@ -10,7 +10,7 @@ mod token;
 
 pub use extractor::{AdminUser, AuthUser, SessionToken};
 pub use keys::KeySet;
-pub use password::{hash_password, HashError, PasswordHasher};
+pub use password::{hash_password, HashError, PasswordHasher, Verdict};
 pub use random::random_token;
 pub use refresh::{hash_refresh_token, new_refresh_token};
 pub use revocations::{Revocations, SYNC_INTERVAL};

@@ -54,12 +54,18 @@ fn hash_into(argon2: &Argon2<'_>, password: &[u8], salt: &[u8], out: &mut [u8]) 
 /// Hashes a password with argon2id and the crate's default (OWASP minimum)
 /// parameters, returning the PHC string.
 pub fn hash_password(password: &Password) -> Result<String, HashError> {
+    hash_secret(password.expose())
+}
+
+/// [`hash_password`] for a password that is already stored: the rules apply
+/// when a password is chosen, not when its hash is renewed.
+fn hash_secret(password: &str) -> Result<String, HashError> {
     let failed = |e: String| HashError::Failed(e);
     let argon2 = Argon2::default();
     let mut salt = [0u8; SALT_BYTES];
     getrandom::fill(&mut salt).map_err(|e| failed(e.to_string()))?;
     let mut out = [0u8; OUTPUT_BYTES];
-    hash_into(&argon2, password.expose().as_bytes(), &salt, &mut out).map_err(failed)?;
+    hash_into(&argon2, password.as_bytes(), &salt, &mut out).map_err(failed)?;
     let phc = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
@@ -86,6 +92,33 @@ fn verify_password(password: &str, phc: &str) -> bool {
         Some(Output::new(&out).ok()? == expected)
     };
     check().unwrap_or(false)
+}
+
+/// Whether `phc` was made otherwise than [`hash_password`] makes hashes now
+/// (older or weaker parameters, another variant or version), so that a
+/// successful login should store a fresh hash.
+fn is_outdated(phc: &str) -> bool {
+    let Ok(hash) = PasswordHash::new(phc) else { return true };
+    let current = Argon2::default();
+    hash.algorithm != Algorithm::Argon2id.ident()
+        || hash.version != Some(Version::V0x13.into())
+        || Params::try_from(&hash).map_or(true, |params| {
+            (params.m_cost(), params.t_cost(), params.p_cost())
+                != (current.params().m_cost(), current.params().t_cost(), current.params().p_cost())
+        })
+        || hash.hash.is_none_or(|out| out.len() != OUTPUT_BYTES)
+        || hash.salt.is_none_or(|salt| salt.len() < SALT_BYTES)
+}
+
+/// The outcome of a password check.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Mismatch,
+    /// The password is right; `renewed` is a fresh hash of it when the
+    /// stored one is outdated, to store in its place.
+    Match {
+        renewed: Option<String>,
+    },
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -174,18 +207,23 @@ impl PasswordHasher {
         self.run(move || hash_password(&password)).await?
     }
 
-    /// Whether `password` matches `phc`; with no stored hash, verifies
-    /// against the dummy and answers false, taking the same time.
-    pub async fn verify(&self, password: String, phc: Option<String>) -> Result<bool, HashError> {
+    /// Whether `password` matches `phc`, renewing an outdated hash on a
+    /// match (in the same hashing slot); with no stored hash, verifies
+    /// against the dummy and answers a mismatch, taking the same time.
+    pub async fn verify(&self, password: String, phc: Option<String>) -> Result<Verdict, HashError> {
         let dummy = self.dummy_hash.clone();
         self.run(move || match phc {
-            Some(phc) => verify_password(&password, &phc),
+            Some(phc) if verify_password(&password, &phc) => {
+                let renewed = is_outdated(&phc).then(|| hash_secret(&password)).transpose()?;
+                Ok(Verdict::Match { renewed })
+            }
+            Some(_) => Ok(Verdict::Mismatch),
             None => {
                 let _ = verify_password(&password, &dummy);
-                false
+                Ok(Verdict::Mismatch)
             }
         })
-        .await
+        .await?
     }
 }
 
@@ -207,5 +245,39 @@ mod tests {
             .to_string();
         assert!(verify_password("other pw", &standard));
         assert!(!verify_password("other pw!", &standard));
+    }
+
+    #[test]
+    fn hashes_made_with_other_parameters_are_outdated() {
+        let password = Password::parse("correct horse battery".into()).unwrap();
+        assert!(!is_outdated(&hash_password(&password).unwrap()));
+        let weaker = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(8192, 1, 1, None).unwrap());
+        let old = argon2::password_hash::PasswordHasher::hash_password(&weaker, b"pw").unwrap().to_string();
+        assert!(is_outdated(&old));
+        let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x13, Params::default());
+        let other =
+            argon2::password_hash::PasswordHasher::hash_password(&argon2i, b"pw").unwrap().to_string();
+        assert!(is_outdated(&other));
+    }
+
+    #[actix_web::test]
+    async fn a_match_against_an_outdated_hash_brings_a_fresh_one() {
+        let hasher = PasswordHasher::new(1, IntGauge::new("h", "h").unwrap()).unwrap();
+        let weaker = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(8192, 1, 1, None).unwrap());
+        let old =
+            argon2::password_hash::PasswordHasher::hash_password(&weaker, b"old secret").unwrap().to_string();
+        let Verdict::Match { renewed: Some(fresh) } =
+            hasher.verify("old secret".into(), Some(old.clone())).await.unwrap()
+        else {
+            panic!("a match with a renewed hash")
+        };
+        assert!(!is_outdated(&fresh), "{fresh}");
+        assert!(verify_password("old secret", &fresh));
+        assert_eq!(hasher.verify("wrong secret".into(), Some(old)).await.unwrap(), Verdict::Mismatch);
+        assert_eq!(
+            hasher.verify("old secret".into(), Some(fresh)).await.unwrap(),
+            Verdict::Match { renewed: None }
+        );
+        assert_eq!(hasher.verify("old secret".into(), None).await.unwrap(), Verdict::Mismatch);
     }
 }

@@ -32,17 +32,25 @@ pub struct Started {
     pub evicted: Vec<String>,
 }
 
+/// The password hash a signup stored or a login checked the password
+/// against, and — for a login whose hash was outdated — a fresh hash of the
+/// same password to store in its place.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckedPassword<'a> {
+    pub hash: &'a str,
+    pub renewed: Option<&'a str>,
+}
+
 /// Starts a session with its first refresh token (given as its hash), ending
 /// the user's oldest live sessions beyond [`SessionPolicy::max_per_user`].
-/// `password_hash` is the hash the caller checked the password against,
-/// before an argon2 verify: `None` if the account was deleted or its
-/// password replaced meanwhile. Its role may have changed too, and the
-/// token must carry the current one.
+/// The password was checked before an argon2 verify: `None` if the account
+/// was deleted or its password replaced meanwhile. Its role may have changed
+/// too, and the token must carry the current one.
 pub fn start(
     conn: &mut DbConn,
     id: &str,
     user_id: i64,
-    password_hash: &str,
+    password: CheckedPassword<'_>,
     refresh_hash: &str,
     policy: SessionPolicy,
 ) -> Result<Option<Started>, DbError> {
@@ -55,8 +63,11 @@ pub fn start(
         // and the cap holds.
         let Some(user) = lock_user(conn, user_id, RowLock::Update)? else { return Ok(None) };
         let current: String = users::table.find(user_id).select(users::password_hash).first(conn)?;
-        if current != password_hash {
+        if current != password.hash {
             return Ok(None);
+        }
+        if let Some(renewed) = password.renewed {
+            diesel::update(users::table.find(user_id)).set(users::password_hash.eq(renewed)).execute(conn)?;
         }
         let now = now();
         let beyond_cap: Vec<String> = sessions::table
@@ -294,7 +305,8 @@ mod tests {
         let alice = Username::parse("alice").unwrap();
         let id = db.run_blocking(|conn| users::insert(conn, &alice, "hash-1", Role::User)).unwrap().id;
         let start = |sid: &str, checked: &str| {
-            db.run_blocking(|conn| start(conn, sid, id, checked, &format!("refresh-{sid}"), POLICY)).unwrap()
+            let password = CheckedPassword { hash: checked, renewed: None };
+            db.run_blocking(|conn| start(conn, sid, id, password, &format!("refresh-{sid}"), POLICY)).unwrap()
         };
         assert!(start("s1", "hash-1").is_some());
         // A login that checked the old password finishes after the reset.

@@ -9,9 +9,9 @@ use utoipa::{IntoParams, ToSchema};
 use super::wire::{TokenResponse, UserResponse};
 use crate::auth::{
     hash_refresh_token, new_refresh_token, random_token, AuthUser, PasswordHasher, Revocations, SessionToken,
-    Tokens,
+    Tokens, Verdict,
 };
-use crate::db::sessions::{Refresh, SessionPolicy, Sessions, Started};
+use crate::db::sessions::{CheckedPassword, Refresh, SessionPolicy, Sessions, Started};
 use crate::db::{self, Db, DbError};
 use crate::domain::{Password, Role, User, Username};
 use crate::error::{ApiError, Problem, Validator};
@@ -88,13 +88,14 @@ impl FromRequest for SessionStarter {
 
 impl SessionStarter {
     /// Starts a new session for the account whose password was checked
-    /// against `password_hash`, and answers with its first token pair, issued
-    /// for the account as it is when the session starts. Sessions it ended to
-    /// stay within the user's cap are revoked here at once.
+    /// against `password_hash` (storing `renewed` in its place, if given),
+    /// and answers with its first token pair, issued for the account as it
+    /// is when the session starts. Sessions it ended to stay within the
+    /// user's cap are revoked here at once.
     async fn start(
         &self,
         user_id: i64,
-        password_hash: String,
+        (password_hash, renewed): (String, Option<String>),
         status: HttpResponseBuilder,
     ) -> Result<(HttpResponse, String), ApiError> {
         let session_id = random_token(16);
@@ -102,7 +103,10 @@ impl SessionStarter {
         let (sid, policy) = (session_id.clone(), self.policy);
         let Started { user, evicted } = self
             .db
-            .run(move |conn| db::sessions::start(conn, &sid, user_id, &password_hash, &refresh_hash, policy))
+            .run(move |conn| {
+                let password = CheckedPassword { hash: &password_hash, renewed: renewed.as_deref() };
+                db::sessions::start(conn, &sid, user_id, password, &refresh_hash, policy)
+            })
             .await?
             // The account was deleted, or its password replaced, since the check.
             .ok_or(ApiError::InvalidCredentials)?;
@@ -141,7 +145,7 @@ pub async fn signup(
             other => other.into(),
         })?
         .id;
-    let (response, sid) = sessions.start(user_id, hash, HttpResponse::Created()).await?;
+    let (response, sid) = sessions.start(user_id, (hash, None), HttpResponse::Created()).await?;
     tracing::info!(target: AUDIT, event = "signup", user_id, session_id = %sid, ip = %ip);
     Ok(response)
 }
@@ -169,10 +173,10 @@ pub async fn login(
         Err(_) => None,
     };
     let (user_id, hash) = found.map_or((None, None), |(user, hash)| (Some(user.id), Some(hash)));
-    let verified = hasher.verify(password, hash.clone()).await?;
-    match user_id.zip(hash) {
-        Some((user_id, hash)) if verified => {
-            let (response, sid) = sessions.start(user_id, hash, HttpResponse::Ok()).await?;
+    let verdict = hasher.verify(password, hash.clone()).await?;
+    match (user_id.zip(hash), verdict) {
+        (Some((user_id, hash)), Verdict::Match { renewed }) => {
+            let (response, sid) = sessions.start(user_id, (hash, renewed), HttpResponse::Ok()).await?;
             metrics.logins.with_label_values(&["ok"]).inc();
             tracing::info!(target: AUDIT, event = "login", user_id, session_id = %sid, ip = %ip);
             Ok(response)

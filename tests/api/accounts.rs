@@ -150,6 +150,30 @@ backend_test! {
         app.try_login("carol", "short").await.assert_problem(401, "invalid_credentials");
     }
 
+    async fn a_login_renews_a_password_hash_made_with_older_parameters(backend: Backend) {
+        use argon2::{Algorithm, Argon2, Params, PasswordHasher, Version};
+        use diesel::prelude::*;
+        use warrant::db::schema::users;
+        let app = spawn_app(backend).await;
+        let alice = app.signup("alice").await;
+        // As a release with weaker argon2 parameters would have stored it.
+        let weaker = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(8192, 1, 1, None).unwrap());
+        let old = weaker.hash_password(PASSWORD.as_bytes()).unwrap().to_string();
+        let mut conn = app.db.connect();
+        let stored_hash = |conn: &mut warrant::db::DbConn| -> String {
+            users::table.find(alice.id).select(users::password_hash).first(conn).unwrap()
+        };
+        diesel::update(users::table.find(alice.id)).set(users::password_hash.eq(&old)).execute(&mut conn).unwrap();
+
+        app.login("alice").await;
+        let renewed = stored_hash(&mut conn);
+        assert_ne!(renewed, old);
+        assert!(renewed.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{renewed}");
+        app.login("alice").await;
+        assert_eq!(stored_hash(&mut conn), renewed, "a current hash is kept");
+        app.try_login("alice", "not the password").await.assert_problem(401, "invalid_credentials");
+    }
+
     async fn set_password_replaces_the_password_and_ends_every_session(backend: Backend) {
         let app = spawn_app(backend).await;
         let first = app.signup("alice").await;

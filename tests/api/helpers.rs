@@ -7,7 +7,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use warrant::config::Config;
-use warrant::db::establish_pg;
+use warrant::db::{establish_pg, DbConn};
 use warrant::startup::Application;
 
 /// Which database a test runs against.
@@ -109,6 +109,19 @@ impl TestDb {
         let Self::Postgres { server_url, name, .. } = self else { panic!("admin_sql needs PostgreSQL") };
         let mut conn = establish_pg(server_url).map_err(|e| e.to_string())?;
         diesel::sql_query(sql.replace("{db}", name)).execute(&mut conn).map_err(|e| e.to_string())
+    }
+}
+
+impl TestDb {
+    /// A connection of our own to the app's database, for what no route
+    /// does (planting state from an older release, reading a stored hash).
+    pub fn connect(&self) -> DbConn {
+        let url = self.url();
+        if url.starts_with("postgres") {
+            DbConn::Pg(establish_pg(&url).expect("connect to the test database"))
+        } else {
+            DbConn::Sqlite(diesel::Connection::establish(&url).expect("open the test database"))
+        }
     }
 }
 
