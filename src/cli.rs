@@ -1,5 +1,5 @@
 //! The subcommands behind `main`.
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
 
 use crate::auth::hash_password;
 use crate::auth::keys::new_stored_key;
@@ -132,10 +132,21 @@ pub fn healthcheck(config: &Config) -> CliResult {
     }
 }
 
-/// A password from the environment variable `var` or, if unset, one line of stdin.
+/// A password from the environment variable `var` or, if unset, from stdin:
+/// typed twice without echo at a terminal, else one line (piped).
 fn read_password(var: &str) -> Result<Password, String> {
     let raw = match std::env::var(var) {
         Ok(pw) => pw,
+        Err(_) if std::io::stdin().is_terminal() => {
+            let prompt = |text: &str| {
+                rpassword::prompt_password(text).map_err(|e| format!("could not read the password: {e}"))
+            };
+            let first = prompt("password: ")?;
+            if prompt("again: ")? != first {
+                return Err("the two passwords differ".into());
+            }
+            first
+        }
         Err(_) => {
             let mut line = String::new();
             std::io::stdin()

@@ -25,10 +25,10 @@ enum Command {
     /// Apply pending database migrations and exit.
     Migrate,
     /// Create an admin, or promote an existing user. The password comes from
-    /// WARRANT_ADMIN_PASSWORD or one line of stdin.
+    /// WARRANT_ADMIN_PASSWORD, a terminal prompt, or one line of piped stdin.
     CreateAdmin { username: String },
-    /// Replace a user's password (from WARRANT_NEW_PASSWORD or one line of
-    /// stdin) and end all of their sessions.
+    /// Replace a user's password (from WARRANT_NEW_PASSWORD, a terminal
+    /// prompt, or one line of piped stdin) and end all of their sessions.
     SetPassword { username: String },
     /// End all sessions of a user, on every instance.
     EndSessions { username: String },
