@@ -42,7 +42,7 @@ pub fn migrate(config: &Config) -> CliResult {
 /// `warrant create-admin USERNAME`: promotes the account if it exists,
 /// otherwise creates it with a password from `WARRANT_ADMIN_PASSWORD` or stdin.
 pub fn create_admin(config: &Config, username: &str) -> CliResult {
-    let username = Username::parse(username).map_err(|e| format!("username {e}"))?;
+    let username = parse_username(username)?;
     let db = connect(config)?;
     let existing = db.run_blocking(|conn| db::users::find_credentials(conn, &username.key()))?;
     let hash = match existing {
@@ -61,24 +61,34 @@ pub fn create_admin(config: &Config, username: &str) -> CliResult {
 /// `warrant set-password USERNAME`: replaces the password (from
 /// `WARRANT_NEW_PASSWORD` or stdin) and ends every session of the account.
 pub fn set_password(config: &Config, username: &str) -> CliResult {
+    let username = parse_username(username)?;
     let hash = hash_password(&read_password("WARRANT_NEW_PASSWORD")?)?;
-    sign_out_everywhere(config, username, Some(&hash), "password set for")
+    sign_out_everywhere(config, &username, Some(&hash), "password set for")
 }
 
 /// `warrant end-sessions USERNAME`: ends every session of the account.
 pub fn end_sessions(config: &Config, username: &str) -> CliResult {
-    sign_out_everywhere(config, username, None, "signed out")
+    sign_out_everywhere(config, &parse_username(username)?, None, "signed out")
+}
+
+fn parse_username(username: &str) -> Result<Username, String> {
+    Username::parse(username).map_err(|e| format!("username {e}"))
 }
 
 /// Ends the sessions of `username` (replacing its password if a hash is
 /// given); every instance refuses their tokens within its sync interval.
-fn sign_out_everywhere(config: &Config, username: &str, new_hash: Option<&str>, done: &str) -> CliResult {
-    let key = Username::parse(username).map_err(|e| format!("username {e}"))?.key();
+fn sign_out_everywhere(
+    config: &Config,
+    username: &Username,
+    new_hash: Option<&str>,
+    done: &str,
+) -> CliResult {
+    let key = username.key();
     let policy = config.session_policy();
     let db = connect(config)?;
     let (user, ended) = db
         .run_blocking(|conn| db::users::sign_out_everywhere(conn, &key, new_hash, policy))?
-        .ok_or_else(|| format!("there is no account named {username:?}"))?;
+        .ok_or_else(|| format!("there is no account named {:?}", username.as_str()))?;
     tracing::info!(target: crate::telemetry::AUDIT, event = "signed_out_everywhere", user_id = user.id,
         password_replaced = new_hash.is_some(), ended = ended.len());
     println!("{done} {} (id {}): ended {} session(s)", user.username, user.id, ended.len());
