@@ -254,6 +254,11 @@ impl LastLoss {
 impl Db {
     /// Connects (failing fast on a bad URL) and returns the pool.
     pub fn connect(url: &DatabaseUrl, max_size: u32) -> Result<Self, DbError> {
+        match url {
+            // A `file:` URI is SQLite's to interpret.
+            DatabaseUrl::Sqlite(path) if !path.starts_with("file:") => create_private(path)?,
+            _ => {}
+        }
         let manager = Manager { url: url.clone() };
         // Try once by hand so a bad URL fails now with its real message,
         // not after r2d2's 30 s of silent retries.
@@ -383,6 +388,29 @@ impl Db {
     {
         let db = self.clone();
         offload(move || db.read_blocking(f)).await
+    }
+}
+
+/// Creates a missing SQLite file readable and writable by its owner only: it
+/// holds the private signing keys. SQLite gives the `-wal` and `-shm` files
+/// the same permissions. An existing file is left as it is, with a warning
+/// if others may read it.
+fn create_private(path: &str) -> Result<(), DbError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let created = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path);
+    match created {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            if let Ok(meta) = std::fs::metadata(path) {
+                let mode = meta.permissions().mode();
+                if mode & 0o077 != 0 {
+                    tracing::warn!(path, mode = format!("{:o}", mode & 0o777),
+                        "the database file (which holds the signing keys) is readable by others; chmod 600 it");
+                }
+            }
+            Ok(())
+        }
+        Err(e) => Err(DbError::Unavailable(format!("cannot create the SQLite file {path}: {e}"))),
     }
 }
 

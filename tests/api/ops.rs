@@ -233,6 +233,19 @@ async fn malformed_http_from_a_client_is_refused_without_an_error_in_the_log() {
 }
 
 #[actix_web::test]
+async fn a_new_sqlite_database_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    // It holds the private signing keys.
+    let app = spawn_app(Backend::Sqlite).await;
+    app.signup("alice").await;
+    let db = app.db.url();
+    for file in [db.clone(), format!("{db}-wal")] {
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{file}: {mode:o}");
+    }
+}
+
+#[actix_web::test]
 async fn metrics_do_not_need_a_database_round_trip() {
     let app = spawn_app(Backend::Sqlite).await;
     let res = app.raw(Method::GET, "/metrics").send().await.unwrap();
