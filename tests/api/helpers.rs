@@ -110,9 +110,7 @@ impl TestDb {
         let mut conn = establish_pg(server_url).map_err(|e| e.to_string())?;
         diesel::sql_query(sql.replace("{db}", name)).execute(&mut conn).map_err(|e| e.to_string())
     }
-}
 
-impl TestDb {
     /// A connection of our own to the app's database, for what no route
     /// does (planting state from an older release, reading a stored hash).
     pub fn connect(&self) -> DbConn {
