@@ -1,17 +1,12 @@
 //! The subcommands behind `main`.
 use std::io::{BufRead, IsTerminal};
 
-use crate::auth::hash_password;
 use crate::auth::keys::new_stored_key;
+use crate::auth::{hash_password, ROTATION_LEAD};
 use crate::config::{Config, JwtConfig};
 use crate::db::{self, Db};
 use crate::domain::{Password, Username};
-use crate::routes::JWKS_MAX_AGE_SECS;
 use crate::startup::Application;
-
-/// Extra wait beyond the JWKS cache lifetime, covering the instances' key
-/// reload interval.
-const ROTATION_MARGIN_SECS: i64 = 10;
 
 /// Boxed errors are fine here: they end the process with their message.
 pub type CliResult = Result<(), Box<dyn std::error::Error>>;
@@ -106,7 +101,7 @@ pub fn rotate_key(config: &Config) -> CliResult {
     }
     let db = connect(config)?;
     let (kid, pem) = new_stored_key()?;
-    let signs_from = db::now() + chrono::TimeDelta::seconds(JWKS_MAX_AGE_SECS + ROTATION_MARGIN_SECS);
+    let signs_from = db::now() + ROTATION_LEAD;
     db.run_blocking(|conn| db::keys::insert(conn, &kid, &pem, signs_from))?;
     println!(
         "added signing key {kid}: published now, signing from {} UTC",

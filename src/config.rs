@@ -27,6 +27,9 @@ pub struct Config {
     pub rate_limit_per_min: u32,
     /// Live sessions a user may hold; a login past it ends their oldest.
     pub max_sessions_per_user: u32,
+    /// Keys in the database are rotated once the newest has signed this
+    /// long (`None`: only by `warrant rotate-key`).
+    pub key_rotation: Option<TimeDelta>,
     pub cors_origins: Vec<String>,
     pub log: LogConfig,
     /// Password hashes computed at once; more wait their turn off the workers.
@@ -167,6 +170,10 @@ impl Config {
             refresh_ttl_secs: env.number("WARRANT_REFRESH_TTL", 1_209_600, 60..=31_536_000)?,
             session_max_age_secs: env.number("WARRANT_SESSION_MAX_AGE", 2_592_000, 60..=31_536_000)?,
             max_sessions_per_user: env.number("WARRANT_MAX_SESSIONS", 100, 1..=10_000)?,
+            key_rotation: match env.number("WARRANT_KEY_ROTATION_DAYS", 90, 0..=3650)? {
+                0 => None,
+                days => Some(TimeDelta::days(days)),
+            },
             trusted_proxies: match env.get("WARRANT_TRUST_PROXY")?.as_deref().map(str::trim) {
                 None | Some("false") => 0,
                 Some("true") => 1,
@@ -288,6 +295,8 @@ mod tests {
         assert_eq!(c.issuer, "warrant");
         assert_eq!(c.rate_limit_per_min, 30);
         assert_eq!(c.max_sessions_per_user, 100);
+        assert_eq!(c.key_rotation, Some(TimeDelta::days(90)));
+        assert_eq!(config(&[("WARRANT_KEY_ROTATION_DAYS", "0")]).unwrap().key_rotation, None);
         assert!(matches!(c.jwt, JwtConfig::EdDsa { key_files: None }));
         assert!(matches!(c.database_url, DatabaseUrl::Sqlite(ref p) if p == "./warrant.db"));
     }
@@ -310,6 +319,7 @@ mod tests {
             ("WARRANT_REFRESH_TTL", "-1"),
             ("WARRANT_RATE_LIMIT_PER_MIN", "many"),
             ("WARRANT_MAX_SESSIONS", "0"),
+            ("WARRANT_KEY_ROTATION_DAYS", "-1"),
             ("WARRANT_JWT_ALG", "none"),
             ("WARRANT_JWT_ALG", "RS256"),
             ("WARRANT_BIND", "8080"),

@@ -115,7 +115,8 @@ impl Application {
             revocations.clone().into_inner(),
             tokens.clone().into_inner(),
             limiter.clone().into_inner(),
-            reload_keys.then_some(policy.revocation),
+            reload_keys
+                .then_some(StoredKeys { retire_after: policy.revocation, rotate_every: config.key_rotation }),
         ));
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let pool_size = config.db_pool_size as usize;
@@ -171,15 +172,24 @@ impl Application {
     }
 }
 
+/// How an instance keeps keys that live in the database.
+#[derive(Debug, Clone, Copy)]
+struct StoredKeys {
+    /// A key stops verifying this long after its successor took over.
+    retire_after: chrono::TimeDelta,
+    /// A new key is added once the newest has signed this long.
+    rotate_every: Option<chrono::TimeDelta>,
+}
+
 /// Background upkeep: sync revocations every [`SYNC_INTERVAL`]; now and then
-/// reload keys (database keys only, `retire_after` set), forget expired
+/// reload (and, when due, rotate) keys kept in the database, forget expired
 /// entries, and prune the database.
 async fn maintain(
     db: Db,
     revocations: std::sync::Arc<Revocations>,
     tokens: std::sync::Arc<Tokens>,
     limiter: std::sync::Arc<Limiter>,
-    retire_after: Option<chrono::TimeDelta>,
+    stored_keys: Option<StoredKeys>,
 ) {
     let mut ticker = tokio::time::interval(SYNC_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -192,8 +202,8 @@ async fn maintain(
             revocations.prune();
             tokens.prune_verified();
             limiter.shrink();
-            if let Some(retire_after) = retire_after {
-                match KeySet::reload(&db, retire_after).await {
+            if let Some(StoredKeys { retire_after, rotate_every }) = stored_keys {
+                match KeySet::reload(&db, retire_after, rotate_every).await {
                     Ok(keys) => tokens.set_keys(keys),
                     Err(e) => tracing::warn!(error = %e, "key reload failed; keeping the current keys"),
                 }

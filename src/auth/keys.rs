@@ -17,6 +17,14 @@ use crate::db::{self, Db, DbConn, DbError};
 const ED25519_PKCS8_PREFIX: [u8; 16] =
     [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
 
+/// How long verifiers may cache the JWK Set (`Cache-Control: max-age`).
+pub const JWKS_MAX_AGE_SECS: i64 = 600;
+
+/// How long a rotated key is published before it signs: one JWKS cache
+/// lifetime, plus the instances' key reload interval, so every verifier has
+/// seen it first.
+pub const ROTATION_LEAD: TimeDelta = TimeDelta::seconds(JWKS_MAX_AGE_SECS + 10);
+
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("WARRANT_JWT_KEY_FILE: {0}")]
@@ -111,15 +119,31 @@ impl KeySet {
                 Self::ed25519(&pems).map_err(KeyError::File)
             }
             JwtConfig::EdDsa { key_files: None } => Ok(db.run_blocking(|conn| {
-                db::keys::insert_first(conn, || new_stored_key().map_err(DbError::Other))?;
+                db::keys::insert_unless_fresh(conn, NaiveDateTime::MIN, db::now(), new_stored_key)?;
                 Self::stored(conn, retire_after)
             })?),
         }
     }
 
-    /// Re-reads the database's keys (rotation), off the async workers.
-    pub async fn reload(db: &Db, retire_after: TimeDelta) -> Result<Self, DbError> {
-        db.read(move |conn| Self::stored(conn, retire_after)).await
+    /// Re-reads the database's keys, off the async workers; first, with
+    /// `rotate_every`, adds a new key once the newest has signed that long
+    /// (published now, signing after [`ROTATION_LEAD`]).
+    pub async fn reload(
+        db: &Db,
+        retire_after: TimeDelta,
+        rotate_every: Option<TimeDelta>,
+    ) -> Result<Self, DbError> {
+        db.run(move |conn| {
+            if let Some(period) = rotate_every {
+                let now = db::now();
+                let added = db::keys::insert_unless_fresh(conn, now - period, now + ROTATION_LEAD, new_stored_key)?;
+                if let Some(kid) = added {
+                    tracing::info!(kid, signs_from = %(now + ROTATION_LEAD), "signing key rotated on schedule");
+                }
+            }
+            Self::stored(conn, retire_after)
+        })
+        .await
     }
 
     /// The database's keys as of now.
@@ -175,9 +199,9 @@ impl Ed25519Key {
 }
 
 /// A fresh key for the database: `(kid, pem)`.
-pub fn new_stored_key() -> Result<(String, String), String> {
+pub fn new_stored_key() -> Result<(String, String), DbError> {
     let pem = generate_ed25519_pem();
-    Ed25519Key::parse(&pem).map(|key| (key.kid, pem))
+    Ed25519Key::parse(&pem).map(|key| (key.kid, pem)).map_err(DbError::Other)
 }
 
 /// A fresh Ed25519 private key as PKCS#8 PEM.

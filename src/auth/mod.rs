@@ -9,7 +9,7 @@ mod revocations;
 mod token;
 
 pub use extractor::{AdminUser, AuthUser, SessionToken};
-pub use keys::KeySet;
+pub use keys::{KeySet, JWKS_MAX_AGE_SECS, ROTATION_LEAD};
 pub use password::{hash_password, HashError, PasswordHasher, Verdict};
 pub use random::random_token;
 pub use refresh::{hash_refresh_token, new_refresh_token};

@@ -5,12 +5,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::Tokens;
+use crate::auth::JWKS_MAX_AGE_SECS;
 use crate::db::Db;
 use crate::error::{ApiError, Problem};
-
-/// How long verifiers may cache the JWK Set; a rotated key is published this
-/// long before it signs.
-pub const JWKS_MAX_AGE_SECS: i64 = 600;
 
 /// A health answer.
 #[derive(Serialize, ToSchema)]

@@ -17,7 +17,6 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::ApiError;
 
-pub use health::JWKS_MAX_AGE_SECS;
 pub use openapi::ApiDoc;
 
 /// Every route the service answers, with its methods. `resource` takes the

@@ -301,6 +301,24 @@ backend_test! {
         }
     }
 
+    async fn keys_rotate_on_schedule_published_before_they_sign(backend: Backend) {
+        let app = spawn_app_with(backend, |c| c.key_rotation = Some(chrono::TimeDelta::seconds(1))).await;
+        let before = app.signup("alice").await;
+        let jwks = || async { app.call(Method::GET, "/.well-known/jwks.json", None, None).await.body };
+        // Keys are reloaded (and rotation checked) every 5 s.
+        let deadline = Instant::now() + Duration::from_secs(12);
+        while jwks().await["keys"].as_array().unwrap().len() < 2 && Instant::now() < deadline {
+            actix_web::rt::time::sleep(Duration::from_millis(250)).await;
+        }
+        assert_eq!(jwks().await["keys"].as_array().unwrap().len(), 2, "a second key is published");
+        let after = app.login("alice").await;
+        assert_eq!(decode_header(&after.token).unwrap().kid, decode_header(&before.token).unwrap().kid,
+            "the new key does not sign before the JWKS cache lifetime has passed");
+        // The new key counts as fresh from when it will sign: no rotation storm.
+        actix_web::rt::time::sleep(Duration::from_secs(6)).await;
+        assert_eq!(jwks().await["keys"].as_array().unwrap().len(), 2);
+    }
+
     async fn rotate_key_publishes_a_new_key_before_it_signs(backend: Backend) {
         let app = spawn_app(backend).await;
         let before = app.signup("alice").await;
