@@ -303,6 +303,8 @@ backend_test! {
 
     async fn keys_rotate_on_schedule_published_before_they_sign(backend: Backend) {
         let app = spawn_app_with(backend, |c| c.key_rotation = Some(chrono::TimeDelta::seconds(1))).await;
+        // A replica checks the same schedule: still one new key, not two.
+        let replica = app.replica();
         let before = app.signup("alice").await;
         let jwks = || async { app.call(Method::GET, "/.well-known/jwks.json", None, None).await.body };
         // Keys are reloaded (and rotation checked) every 5 s.
@@ -317,6 +319,8 @@ backend_test! {
         // The new key counts as fresh from when it will sign: no rotation storm.
         actix_web::rt::time::sleep(Duration::from_secs(6)).await;
         assert_eq!(jwks().await["keys"].as_array().unwrap().len(), 2);
+        let seen_by_replica = replica.call(Method::GET, "/.well-known/jwks.json", None, None).await.body;
+        assert_eq!(seen_by_replica["keys"].as_array().unwrap().len(), 2);
     }
 
     async fn rotate_key_publishes_a_new_key_before_it_signs(backend: Backend) {
