@@ -95,7 +95,8 @@ impl SessionStarter {
     async fn start(
         &self,
         user_id: i64,
-        (password_hash, renewed): (String, Option<String>),
+        password_hash: String,
+        renewed: Option<String>,
         status: HttpResponseBuilder,
     ) -> Result<(HttpResponse, String), ApiError> {
         let session_id = random_token(16);
@@ -145,7 +146,7 @@ pub async fn signup(
             other => other.into(),
         })?
         .id;
-    let (response, sid) = sessions.start(user_id, (hash, None), HttpResponse::Created()).await?;
+    let (response, sid) = sessions.start(user_id, hash, None, HttpResponse::Created()).await?;
     tracing::info!(target: AUDIT, event = "signup", user_id, session_id = %sid, ip = %ip);
     Ok(response)
 }
@@ -176,7 +177,7 @@ pub async fn login(
     let verdict = hasher.verify(password, hash.clone()).await?;
     match (user_id.zip(hash), verdict) {
         (Some((user_id, hash)), Verdict::Match { renewed }) => {
-            let (response, sid) = sessions.start(user_id, (hash, renewed), HttpResponse::Ok()).await?;
+            let (response, sid) = sessions.start(user_id, hash, renewed, HttpResponse::Ok()).await?;
             metrics.logins.with_label_values(&["ok"]).inc();
             tracing::info!(target: AUDIT, event = "login", user_id, session_id = %sid, ip = %ip);
             Ok(response)
