@@ -35,8 +35,14 @@ pub struct AdminUser(pub AuthUser);
 
 /// The token of an `Authorization: Bearer` header. The scheme is
 /// case-insensitive (RFC 7235); anything but Bearer counts as no token.
+/// A second `Authorization` header makes the request malformed: a proxy
+/// reading one and this service the other would disagree on the caller.
 fn bearer_token(req: &HttpRequest) -> Result<&str, ApiError> {
-    let value = req.headers().get(AUTHORIZATION).ok_or(ApiError::MissingToken)?;
+    let mut values = req.headers().get_all(AUTHORIZATION);
+    let value = values.next().ok_or(ApiError::MissingToken)?;
+    if values.next().is_some() {
+        return Err(ApiError::InvalidToken("more than one Authorization header"));
+    }
     let value = value.to_str().map_err(|_| ApiError::InvalidToken("malformed Authorization header"))?;
     let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("Bearer") {

@@ -144,7 +144,7 @@ backend_test! {
         app.get("/check_session", &within_leeway).await.assert_status(200);
     }
 
-    async fn the_bearer_scheme_is_case_insensitive_and_other_schemes_are_no_token(backend: Backend) {
+    async fn the_bearer_scheme_is_case_insensitive_other_schemes_are_no_token_and_two_headers_are_refused(backend: Backend) {
         let app = spawn_app(backend).await;
         let alice = app.signup("alice").await;
         for scheme in ["Bearer", "bearer", "BEARER"] {
@@ -160,6 +160,13 @@ backend_test! {
         ] {
             let req = app.raw(Method::GET, "/check_session").header(AUTHORIZATION, value.clone());
             TestApp::finish(req).await.assert_problem(401, code);
+        }
+        // Two headers: a proxy that checks one and an app that reads the
+        // other would disagree on who is calling, so neither is read.
+        let bearer = format!("Bearer {}", alice.token);
+        for (first, second) in [(bearer.as_str(), "Bearer x"), ("Basic YWxpY2U6cHc=", bearer.as_str())] {
+            let req = app.raw(Method::GET, "/check_session").header(AUTHORIZATION, first).header(AUTHORIZATION, second);
+            TestApp::finish(req).await.assert_problem(401, "invalid_token");
         }
         let res = app.call(Method::GET, &format!("/check_session?access_token={}", alice.token), None, None).await;
         res.assert_problem(401, "missing_token");
