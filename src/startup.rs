@@ -81,15 +81,10 @@ impl Application {
         let db = Db::connect(&config.database_url, config.db_pool_size)?;
         let applied = db.migrate()?;
         let policy = config.session_policy();
-        let keys = KeySet::load(&config.jwt, &db, policy.revocation)?;
+        let (keys, key_source) = KeySet::load(&config.jwt, &db, policy.revocation)?;
         let (metrics, prometheus) = Metrics::new(&db).map_err(|e| StartupError::Metrics(e.to_string()))?;
         let revocations = web::Data::new(Revocations::new(metrics.sessions_revoked.clone()));
         revocations.load(&db)?;
-        let key_source = match &config.jwt {
-            JwtConfig::Hs256 { .. } => "HS256 secret",
-            JwtConfig::EdDsa { key_files: Some(_) } => "EdDSA keys from WARRANT_JWT_KEY_FILE",
-            JwtConfig::EdDsa { key_files: None } => "EdDSA keys from the database",
-        };
         let tokens =
             web::Data::new(Tokens::new(keys, &config.issuer, &config.audience, config.access_ttl_secs));
         let hasher =

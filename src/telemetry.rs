@@ -26,8 +26,14 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 pub fn init(config: &LogConfig) {
     let filter = EnvFilter::try_new(&config.filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    // A failed log write is dropped: by default tracing-subscriber reports
+    // it with `eprintln!`, which panics when stderr itself is gone (a log
+    // shipper that died), taking the request or the whole server with it.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .log_internal_errors(false);
     let _ = if config.json {
         let builder = builder.json().flatten_event(true).with_current_span(true).with_span_list(false);
         builder.finish().with(QuietClientErrors).try_init()

@@ -103,11 +103,16 @@ impl KeySet {
         Self::ed25519(&pems)
     }
 
-    /// Loads the keys `config` asks for. With keys in the database, the first
+    /// Loads the keys `config` asks for, with a phrase for the startup log
+    /// saying where they came from. With keys in the database, the first
     /// start generates one; replicas starting together agree on it.
-    pub fn load(config: &JwtConfig, db: &Db, retire_after: TimeDelta) -> Result<Self, KeyError> {
+    pub fn load(
+        config: &JwtConfig,
+        db: &Db,
+        retire_after: TimeDelta,
+    ) -> Result<(Self, &'static str), KeyError> {
         match config {
-            JwtConfig::Hs256 { secret } => Ok(Self::hs256(secret)),
+            JwtConfig::Hs256 { secret } => Ok((Self::hs256(secret), "HS256 secret")),
             JwtConfig::EdDsa { key_files: Some(files) } => {
                 let pems = files
                     .iter()
@@ -116,11 +121,16 @@ impl KeySet {
                             .map_err(|e| KeyError::File(format!("{}: {e}", f.display())))
                     })
                     .collect::<Result<Vec<_>, _>>()?;
-                Self::ed25519(&pems).map_err(KeyError::File)
+                Ok((Self::ed25519(&pems).map_err(KeyError::File)?, "EdDSA keys from WARRANT_JWT_KEY_FILE"))
             }
             JwtConfig::EdDsa { key_files: None } => Ok(db.run_blocking(|conn| {
-                db::keys::insert_unless_fresh(conn, NaiveDateTime::MIN, db::now(), new_stored_key)?;
-                Self::stored(conn, retire_after)
+                let generated =
+                    db::keys::insert_unless_fresh(conn, NaiveDateTime::MIN, db::now(), new_stored_key)?;
+                let origin = match generated {
+                    Some(_) => "EdDSA key generated and stored in the database",
+                    None => "EdDSA keys from the database",
+                };
+                Ok::<_, DbError>((Self::stored(conn, retire_after)?, origin))
             })?),
         }
     }

@@ -31,11 +31,17 @@ impl std::ops::DerefMut for Server {
     }
 }
 
-/// The real binary serving on a fresh SQLite file; returns it and its base URL.
-fn spawn_binary(
-    dir: &tempfile::TempDir,
-    envs: &[(&str, &str)],
-) -> (Server, String, std::process::ChildStderr) {
+/// The real binary serving, with its base URL, its `listening on` log line
+/// and the rest of its log.
+struct Running {
+    server: Server,
+    base: String,
+    listening: String,
+    stderr: std::process::ChildStderr,
+}
+
+/// Starts the real binary on a fresh SQLite file under `dir`.
+fn spawn_binary(dir: &tempfile::TempDir, envs: &[(&str, &str)]) -> Running {
     let mut child = Command::new(env!("CARGO_BIN_EXE_warrant"))
         .arg("serve")
         .env_clear()
@@ -55,7 +61,7 @@ fn spawn_binary(
             break rest.split(|c: char| c.is_whitespace() || c == '"').next().unwrap().to_string();
         }
     };
-    (Server(child), base, stderr.into_inner())
+    Running { server: Server(child), base, listening: line, stderr: stderr.into_inner() }
 }
 
 backend_test! {
@@ -64,7 +70,7 @@ backend_test! {
         let dir = tempfile::tempdir().unwrap();
         let db = TestDb::new(backend);
         let url = db.url();
-        let (mut child, base, _stderr) = spawn_binary(&dir, &[("WARRANT_LOG", "info"), ("DATABASE_URL", &url)]);
+        let Running { server: mut child, base, .. } = spawn_binary(&dir, &[("WARRANT_LOG", "info"), ("DATABASE_URL", &url)]);
         let body = json!({"username": "alice", "password": PASSWORD}).to_string().into_bytes();
         let (head, tail) = body.split_at(10);
         let (head, tail) = (head.to_vec(), tail.to_vec());
@@ -154,9 +160,37 @@ backend_test! {
 }
 
 #[actix_web::test]
+async fn the_startup_line_says_what_the_first_start_set_up_and_a_restart_reuses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = spawn_binary(&dir, &[("WARRANT_LOG", "info")]);
+    for said in ["w.db", "migrations_applied=2", "EdDSA key generated and stored in the database"] {
+        assert!(first.listening.contains(said), "{said:?} in {}", first.listening);
+    }
+    drop(first);
+    let again = spawn_binary(&dir, &[("WARRANT_LOG", "info")]);
+    for said in ["migrations_applied=0", "EdDSA keys from the database"] {
+        assert!(again.listening.contains(said), "{said:?} in {}", again.listening);
+    }
+}
+
+#[actix_web::test]
+async fn the_service_keeps_serving_when_its_log_reader_goes_away() {
+    let dir = tempfile::tempdir().unwrap();
+    // A log shipper that dies, or `warrant | head`: every later log write fails.
+    let Running { server: mut child, base, stderr, .. } = spawn_binary(&dir, &[("WARRANT_LOG", "info")]);
+    drop(stderr);
+    let app = TestApp::external(&base);
+    for _ in 0..3 {
+        app.call(Method::GET, "/healthz", None, None).await.assert_status(200);
+    }
+    app.signup("alice").await;
+    assert!(child.try_wait().unwrap().is_none(), "still running");
+}
+
+#[actix_web::test]
 async fn the_healthcheck_command_reports_the_server_state_and_json_logs_carry_request_fields() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, base, stderr) =
+    let Running { server: mut child, base, stderr, .. } =
         spawn_binary(&dir, &[("WARRANT_LOG", "info"), ("WARRANT_LOG_FORMAT", "json")]);
     let bind = base.trim_start_matches("http://").to_string();
     let check = |bind: &str| {
@@ -194,7 +228,7 @@ async fn the_healthcheck_command_reports_the_server_state_and_json_logs_carry_re
 #[actix_web::test]
 async fn the_json_log_never_contains_passwords_or_tokens() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, base, stderr) =
+    let Running { server: mut child, base, stderr, .. } =
         spawn_binary(&dir, &[("WARRANT_LOG", "debug"), ("WARRANT_LOG_FORMAT", "json")]);
     let app = TestApp::external(&base);
     let alice = app.signup("alice").await;
@@ -214,7 +248,7 @@ async fn the_json_log_never_contains_passwords_or_tokens() {
 async fn malformed_http_from_a_client_is_refused_without_an_error_in_the_log() {
     use std::io::{Read, Write};
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, base, stderr) = spawn_binary(&dir, &[("WARRANT_LOG", "info")]);
+    let Running { server: mut child, base, stderr, .. } = spawn_binary(&dir, &[("WARRANT_LOG", "info")]);
     let addr = base.trim_start_matches("http://");
     for garbage in ["GARBAGE\r\n\r\n", "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n"] {
         let mut conn = std::net::TcpStream::connect(addr).unwrap();
