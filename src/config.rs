@@ -4,6 +4,7 @@
 use std::fmt;
 use std::net::ToSocketAddrs;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use chrono::TimeDelta;
 
@@ -35,6 +36,8 @@ pub struct Config {
     /// Password hashes computed at once; more wait their turn off the workers.
     pub hash_concurrency: usize,
     pub db_pool_size: u32,
+    /// A request body must arrive whole within this long.
+    pub body_timeout: Duration,
 }
 
 /// How access tokens are signed.
@@ -195,6 +198,7 @@ impl Config {
             log: LogConfig { filter: log_filter, json: log_json },
             hash_concurrency: env.number("WARRANT_HASH_CONCURRENCY", cores, 1..=256)?,
             db_pool_size: env.number("WARRANT_DB_POOL_SIZE", default_pool, 1..=256)?,
+            body_timeout: Duration::from_secs(env.number("WARRANT_BODY_TIMEOUT", 30, 1..=3600)?),
         })
     }
 }
@@ -295,6 +299,7 @@ mod tests {
         assert_eq!(c.issuer, "warrant");
         assert_eq!(c.rate_limit_per_min, 30);
         assert_eq!(c.max_sessions_per_user, 100);
+        assert_eq!(c.body_timeout, Duration::from_secs(30));
         assert_eq!(c.key_rotation, Some(TimeDelta::days(90)));
         assert_eq!(config(&[("WARRANT_KEY_ROTATION_DAYS", "0")]).unwrap().key_rotation, None);
         assert!(matches!(c.jwt, JwtConfig::EdDsa { key_files: None }));
@@ -320,6 +325,7 @@ mod tests {
             ("WARRANT_RATE_LIMIT_PER_MIN", "many"),
             ("WARRANT_MAX_SESSIONS", "0"),
             ("WARRANT_KEY_ROTATION_DAYS", "-1"),
+            ("WARRANT_BODY_TIMEOUT", "0"),
             ("WARRANT_JWT_ALG", "none"),
             ("WARRANT_JWT_ALG", "RS256"),
             ("WARRANT_BIND", "8080"),

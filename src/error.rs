@@ -1,6 +1,6 @@
 //! The one error type at the HTTP edge, rendered as RFC 9457 problem+json
 //! with the contract's stable `code`. Internal detail is logged, never sent.
-use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::error::{JsonPayloadError, PathError, PayloadError, QueryPayloadError};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
@@ -296,6 +296,12 @@ pub fn json_config() -> web::JsonConfig {
                     ApiError::PayloadTooLarge
                 }
                 JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
+                // The body deadline's own message names the limit.
+                JsonPayloadError::Payload(PayloadError::Io(e))
+                    if e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    ApiError::BadRequest(e.to_string())
+                }
                 JsonPayloadError::Deserialize(e) if e.is_data() => {
                     ApiError::BadRequest(format!("the body must be a JSON object with string fields: {e}"))
                 }

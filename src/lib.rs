@@ -1,5 +1,6 @@
 //! warrant: a stateless JWT-bearer identity service.
 pub mod auth;
+pub mod body_deadline;
 pub mod cli;
 pub mod config;
 pub mod db;

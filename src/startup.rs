@@ -12,6 +12,7 @@ use actix_web::{web, App, HttpServer};
 
 use crate::auth::keys::KeyError;
 use crate::auth::{KeySet, PasswordHasher, Revocations, Tokens, SYNC_INTERVAL};
+use crate::body_deadline::body_deadline;
 use crate::config::{Config, JwtConfig};
 use crate::db::{Db, DbError};
 use crate::error::{json_config, not_found, path_config, query_config};
@@ -118,12 +119,14 @@ impl Application {
         let db = web::Data::new(db);
         let policy = web::Data::new(policy);
         let cors_origins = config.cors_origins.clone();
+        let body_timeout = config.body_timeout;
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(Condition::new(!cors_origins.is_empty(), cors(&cors_origins)))
                 .wrap(prometheus.clone())
                 // Inside the request span, so logs show the method sent.
                 .wrap(from_fn(routes::head_as_get))
+                .wrap(from_fn(move |req, next| body_deadline(body_timeout, req, next)))
                 .wrap(from_fn(telemetry::request_span))
                 .wrap(security_headers())
                 .app_data(json_config())

@@ -267,6 +267,45 @@ async fn malformed_http_from_a_client_is_refused_without_an_error_in_the_log() {
 }
 
 #[actix_web::test]
+async fn a_body_that_does_not_arrive_in_time_gets_400_and_its_connection_closed() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let Running { server: mut child, base, stderr, .. } =
+        spawn_binary(&dir, &[("WARRANT_LOG", "info"), ("WARRANT_BODY_TIMEOUT", "1")]);
+    let addr = base.trim_start_matches("http://");
+    let body = json!({"username": "alice", "password": PASSWORD}).to_string();
+    let head = format!(
+        "POST /signup HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let (part, rest) = body.split_at(10);
+
+    // The headers, a few bytes, then nothing: answered at the deadline.
+    let mut stalled = std::net::TcpStream::connect(addr).unwrap();
+    stalled.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stalled.write_all(format!("{head}{part}").as_bytes()).unwrap();
+    let mut answer = String::new();
+    stalled.read_to_string(&mut answer).expect("answered, then closed");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
+    assert!(answer.contains("\"code\":\"bad_request\"") && answer.contains("within 1 s"), "{answer:?}");
+
+    // A body in two parts that ends in time is read as usual.
+    let mut slow = std::net::TcpStream::connect(addr).unwrap();
+    slow.write_all(format!("{head}{part}").as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    slow.write_all(rest.as_bytes()).unwrap();
+    let mut answer = [0u8; 12];
+    slow.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 201");
+
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().unwrap();
+    let log: String = BufReader::new(stderr).lines().map_while(Result::ok).collect::<Vec<_>>().join("\n");
+    assert!(!log.contains("ERROR"), "a slow client is not a server error: {log}");
+}
+
+#[actix_web::test]
 async fn a_new_sqlite_database_is_readable_by_its_owner_only() {
     use std::os::unix::fs::PermissionsExt;
     // It holds the private signing keys.
