@@ -184,7 +184,9 @@ pub async fn login(
         }
         _ => {
             metrics.logins.with_label_values(&["failed"]).inc();
-            tracing::info!(target: AUDIT, event = "login_failed", ip = %ip);
+            // The account's id when the name exists (guessing at one account
+            // shows up), never the name typed: people type passwords there.
+            tracing::info!(target: AUDIT, event = "login_failed", user_id, ip = %ip);
             Err(ApiError::InvalidCredentials)
         }
     }
