@@ -32,7 +32,8 @@ enum Command {
     SetPassword { username: String },
     /// End all sessions of a user, on every instance.
     EndSessions { username: String },
-    /// Add a new signing key: published at once, signing after 600 s.
+    /// Add a new signing key: published at once, signing 610 s later (one JWKS
+    /// cache lifetime and a key reload).
     RotateKey,
     /// Exit 0 if the server at WARRANT_BIND answers GET /healthz (for containers).
     Healthcheck,

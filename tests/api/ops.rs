@@ -238,7 +238,8 @@ async fn the_json_log_never_contains_passwords_or_tokens() {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     child.wait().unwrap();
     let log: String = BufReader::new(stderr).lines().map_while(Result::ok).collect::<Vec<_>>().join("\n");
-    let failed = log.lines().find(|l| l.contains("\"event\":\"login_failed\"")).expect("audit events are logged");
+    let failed =
+        log.lines().find(|l| l.contains("\"event\":\"login_failed\"")).expect("audit events are logged");
     assert!(failed.contains(&format!("\"user_id\":{}", alice.id)), "the account guessed at: {failed}");
     for secret in [PASSWORD, "a wrong secret pw", &alice.token, &alice.refresh, "$argon2id$"] {
         assert!(!log.contains(secret), "the log leaks {secret:?}");
