@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
 use std::pin::Pin;
+use std::time::Duration;
 
 use actix_cors::Cors;
 use actix_web::dev::Server;
@@ -20,11 +21,12 @@ use crate::metrics::Metrics;
 use crate::ratelimit::Limiter;
 use crate::{db, routes, telemetry};
 
-/// Keys are re-read from the database this often (every this many syncs),
-/// far inside the 600 s a rotated key is published before it signs.
-const KEY_RELOAD_EVERY: u64 = 20;
-/// Expired revocations and long-finished sessions are deleted this often.
-const DB_PRUNE_EVERY: u64 = 240;
+/// Keys are re-read from the database this often, far inside the 600 s a
+/// rotated key is published before it signs; in-memory caches are pruned too.
+const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+/// Expired revocations and long-finished sessions are deleted this often
+/// (every this many key reloads).
+const DB_PRUNE_EVERY: u64 = 12;
 /// Finished sessions (and their used refresh tokens) are kept this long.
 const KEEP_FINISHED_SESSIONS: chrono::TimeDelta = chrono::TimeDelta::days(1);
 
@@ -179,9 +181,11 @@ struct StoredKeys {
     rotate_every: Option<chrono::TimeDelta>,
 }
 
-/// Background upkeep: sync revocations every [`SYNC_INTERVAL`]; now and then
+/// Background upkeep: sync revocations every [`SYNC_INTERVAL`]; beside it,
 /// reload (and, when due, rotate) keys kept in the database, forget expired
-/// entries, and prune the database.
+/// entries, and prune the database. Two loops, so that a slow prune or key
+/// reload never delays a sync (a late sync makes requests wait, see
+/// [`Revocations::is_current`]).
 async fn maintain(
     db: Db,
     revocations: std::sync::Arc<Revocations>,
@@ -189,14 +193,22 @@ async fn maintain(
     limiter: std::sync::Arc<Limiter>,
     stored_keys: Option<StoredKeys>,
 ) {
-    let mut ticker = tokio::time::interval(SYNC_INTERVAL);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    for tick in 1u64.. {
-        ticker.tick().await;
-        if let Err(e) = revocations.sync(&db).await {
-            tracing::warn!(error = %e, "revocation sync failed; retrying");
+    let sync = async {
+        let mut ticker = tokio::time::interval(SYNC_INTERVAL);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            ticker.tick().await;
+            if let Err(e) = revocations.sync(&db).await {
+                tracing::warn!(error = %e, "revocation sync failed; retrying");
+            }
         }
-        if tick % KEY_RELOAD_EVERY == 0 {
+    };
+    let upkeep = async {
+        let mut ticker =
+            tokio::time::interval_at(tokio::time::Instant::now() + KEY_RELOAD_INTERVAL, KEY_RELOAD_INTERVAL);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        for tick in 1u64.. {
+            ticker.tick().await;
             revocations.prune();
             tokens.prune_verified();
             limiter.shrink();
@@ -206,15 +218,16 @@ async fn maintain(
                     Err(e) => tracing::warn!(error = %e, "key reload failed; keeping the current keys"),
                 }
             }
-        }
-        if tick % DB_PRUNE_EVERY == 0 {
-            let pruned = db.run(|conn| {
-                db::sessions::prune(conn, KEEP_FINISHED_SESSIONS)?;
-                db::rate_limits::prune(conn, chrono::Utc::now().timestamp_micros())
-            });
-            if let Err(e) = pruned.await {
-                tracing::warn!(error = %e, "pruning failed");
+            if tick % DB_PRUNE_EVERY == 0 {
+                let pruned = db.run(|conn| {
+                    db::sessions::prune(conn, KEEP_FINISHED_SESSIONS)?;
+                    db::rate_limits::prune(conn, chrono::Utc::now().timestamp_micros())
+                });
+                if let Err(e) = pruned.await {
+                    tracing::warn!(error = %e, "pruning failed");
+                }
             }
         }
-    }
+    };
+    tokio::join!(sync, upkeep);
 }

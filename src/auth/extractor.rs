@@ -84,12 +84,18 @@ fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
 }
 
 /// Everything [`verify`] checks, and that the session has not ended: an
-/// in-memory lookup, no database query.
+/// in-memory lookup, no database query. While this instance's mirror of
+/// ended sessions is out of date (its database unreachable), it cannot
+/// tell, and answers 503 rather than let a revoked token through.
 #[cfg(not(feature = "bench-skip-auth"))]
 fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
     let claims = verify(req)?;
-    if app_data::<super::Revocations>(req)?.is_revoked(&claims.session_id) {
+    let revocations = app_data::<super::Revocations>(req)?;
+    if revocations.is_revoked(&claims.session_id) {
         return Err(ApiError::TokenRevoked);
+    }
+    if !revocations.is_current() {
+        return Err(ApiError::Unavailable);
     }
     Ok(AuthUser(claims))
 }

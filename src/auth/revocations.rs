@@ -2,6 +2,7 @@
 //! a hash lookup, no database round trip; each instance refreshes it from the
 //! `revoked_sessions` table every [`SYNC_INTERVAL`].
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -10,9 +11,13 @@ use prometheus::IntCounter;
 use crate::db::sessions::Revocation;
 use crate::db::{self, Db, DbError};
 
-/// How often each instance reads new revocations: the bound on how long a
-/// token ended elsewhere keeps working here.
+/// How often each instance reads new revocations.
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(250);
+
+/// The contract's bound on how long a token whose session ended on another
+/// instance may keep working here. An instance whose last successful sync
+/// began longer ago than this cannot tell, and refuses to decide (503).
+pub const MAX_STALENESS: Duration = Duration::from_secs(1);
 
 /// A revocation id below the highest one read that has not appeared yet is
 /// asked for again on every sync for this long; after that its transaction
@@ -64,16 +69,40 @@ pub struct Revocations {
     position: Mutex<SyncPosition>,
     /// Counts sessions this instance ended.
     ended_here: IntCounter,
+    /// When this mirror was created; `synced_ms` counts from here.
+    epoch: Instant,
+    /// When the latest successful read of the database began: every
+    /// revocation committed before then is in `ended`.
+    synced_ms: AtomicU64,
 }
 
 impl Revocations {
     pub fn new(ended_here: IntCounter) -> Self {
-        Self { ended: RwLock::default(), position: Mutex::default(), ended_here }
+        Self {
+            ended: RwLock::default(),
+            position: Mutex::default(),
+            ended_here,
+            epoch: Instant::now(),
+            synced_ms: AtomicU64::new(0),
+        }
     }
 
     /// Whether the session was ended (here, or elsewhere and synced since).
     pub fn is_revoked(&self, session_id: &str) -> bool {
         self.ended.read().unwrap_or_else(PoisonError::into_inner).contains_key(session_id)
+    }
+
+    /// Whether the mirror holds every revocation older than
+    /// [`MAX_STALENESS`]: false when syncs have been failing or stalling.
+    pub fn is_current(&self) -> bool {
+        let synced = Duration::from_millis(self.synced_ms.load(Ordering::Relaxed));
+        self.epoch.elapsed().saturating_sub(synced) <= MAX_STALENESS
+    }
+
+    /// Records that a read which began at `began` succeeded.
+    fn mark_synced(&self, began: Instant) {
+        let ms = began.saturating_duration_since(self.epoch).as_millis() as u64;
+        self.synced_ms.fetch_max(ms, Ordering::Relaxed);
     }
 
     /// Records sessions this instance just ended, so they are refused at once.
@@ -97,12 +126,14 @@ impl Revocations {
 
     /// Loads every revocation whose tokens may still be alive (startup).
     pub fn load(&self, db: &Db) -> Result<(), DbError> {
+        let began = Instant::now();
         let (last_id, rows) = db.run_blocking(|conn| {
             Ok((db::sessions::last_revocation_id(conn)?, db::sessions::live_revocations(conn)?))
         })?;
         self.position.lock().unwrap_or_else(PoisonError::into_inner).high_water =
             (last_id.unwrap_or(0) - STARTUP_LOOKBACK).max(0);
         self.add(rows);
+        self.mark_synced(began);
         Ok(())
     }
 
@@ -113,7 +144,9 @@ impl Revocations {
             let position = self.position.lock().unwrap_or_else(PoisonError::into_inner);
             (position.high_water, position.pending.keys().copied().collect::<Vec<_>>())
         };
+        let began = Instant::now();
         self.add(db.read(move |conn| db::sessions::revocations_after(conn, after, &pending)).await?);
+        self.mark_synced(began);
         Ok(())
     }
 

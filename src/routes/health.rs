@@ -4,8 +4,8 @@ use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::auth::Tokens;
 use crate::auth::JWKS_MAX_AGE_SECS;
+use crate::auth::{Revocations, Tokens};
 use crate::db::Db;
 use crate::error::{ApiError, Problem};
 
@@ -23,15 +23,23 @@ pub async fn healthz() -> web::Json<StatusResponse> {
     web::Json(StatusResponse { status: "ok" })
 }
 
-/// `GET /readyz`: the database answers.
+/// `GET /readyz`: the database answers, and this instance knows every
+/// session ended more than a second ago (its revocation sync keeps up).
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, description = "Ready to serve", body = StatusResponse),
         (status = 503, response = Problem)))]
-pub async fn readyz(db: web::Data<Db>) -> Result<web::Json<StatusResponse>, ApiError> {
+pub async fn readyz(
+    db: web::Data<Db>,
+    revocations: web::Data<Revocations>,
+) -> Result<web::Json<StatusResponse>, ApiError> {
     db.read(crate::db::ping).await.map_err(|e| {
         tracing::warn!(error = %e, "readiness check failed");
         ApiError::Unavailable
     })?;
+    if !revocations.is_current() {
+        tracing::warn!("readiness check failed: revocations not synced within a second");
+        return Err(ApiError::Unavailable);
+    }
     Ok(web::Json(StatusResponse { status: "ready" }))
 }
 

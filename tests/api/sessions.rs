@@ -34,6 +34,31 @@ async fn login_via_proxy(app: &TestApp, ip: &str) -> Res {
 }
 
 backend_test! {
+    async fn an_instance_that_cannot_read_revocations_answers_503_until_it_can(backend: Backend) {
+        use diesel::connection::SimpleConnection;
+        let app = spawn_app(backend).await;
+        let alice = app.signup("alice").await;
+        app.get("/check_session", &alice.token).await.assert_status(200);
+        // Every sync now fails: this instance cannot know what other
+        // instances ended, so it must not vouch for any token.
+        let mut conn = app.db.connect();
+        conn.batch_execute("ALTER TABLE revoked_sessions RENAME TO revoked_sessions_away").unwrap();
+        actix_web::rt::time::sleep(warrant::auth::MAX_STALENESS + Duration::from_millis(500)).await;
+        let res = app.get("/check_session", &alice.token).await;
+        res.assert_problem(503, "unavailable");
+        assert!(res.header("retry-after").is_some());
+        app.call(Method::GET, "/readyz", None, None).await.assert_problem(503, "unavailable");
+        app.call(Method::GET, "/healthz", None, None).await.assert_status(200);
+
+        conn.batch_execute("ALTER TABLE revoked_sessions_away RENAME TO revoked_sessions").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while app.get("/check_session", &alice.token).await.status != 200 {
+            assert!(Instant::now() < deadline, "still refusing after the database came back");
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+        app.call(Method::GET, "/readyz", None, None).await.assert_status(200);
+    }
+
     async fn refresh_rotates_the_pair_and_keeps_the_session(backend: Backend) {
         let app = spawn_app(backend).await;
         let first = app.signup("alice").await;
