@@ -4,8 +4,7 @@ use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::auth::JWKS_MAX_AGE_SECS;
-use crate::auth::{Revocations, Tokens};
+use crate::auth::{Revocations, Tokens, JWKS_MAX_AGE_SECS};
 use crate::db::Db;
 use crate::error::{ApiError, Problem};
 
