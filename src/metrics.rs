@@ -1,13 +1,14 @@
 //! Prometheus metrics: request counts and latency by route pattern and
-//! status (actix-web-prom), plus the service's own counters and the
-//! database pool's state.
-use std::sync::{Mutex, PoisonError};
+//! status (actix-web-prom), plus the service's own counters, the database
+//! pool's state and how current the revocation mirror is.
+use std::sync::{Arc, Mutex, PoisonError};
 
 use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
-use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
+use crate::auth::SyncClock;
 use crate::db::Db;
 
 /// Counters the handlers bump. Cheap to clone (the handles are shared).
@@ -23,9 +24,9 @@ pub struct Metrics {
 impl Metrics {
     /// Registers the service's metrics and builds the middleware that serves
     /// them at `/metrics`. Each application has its own registry.
-    pub fn new(db: &Db) -> Result<(Self, PrometheusMetrics), prometheus::Error> {
+    pub fn new(db: &Db, synced: Arc<SyncClock>) -> Result<(Self, PrometheusMetrics), prometheus::Error> {
         let registry = Registry::new();
-        registry.register(Box::new(PoolCollector::new(db.clone())?))?;
+        registry.register(Box::new(StateCollector::new(db.clone(), synced)?))?;
         let metrics = Self {
             logins: IntCounterVec::new(
                 Opts::new("warrant_logins_total", "Login attempts by result"),
@@ -70,19 +71,22 @@ impl Metrics {
     }
 }
 
-/// The connection pool's state, read when `/metrics` is scraped.
-struct PoolCollector {
+/// The connection pool's state and the revocation mirror's age, read when
+/// `/metrics` is scraped.
+struct StateCollector {
     db: Db,
     open: IntGauge,
     idle: IntGauge,
     lost: IntCounter,
+    synced: Arc<SyncClock>,
+    sync_age: Gauge,
     /// Concurrent scrapes update one at a time (the counter catches up by
     /// difference).
     updating: Mutex<()>,
 }
 
-impl PoolCollector {
-    fn new(db: Db) -> Result<Self, prometheus::Error> {
+impl StateCollector {
+    fn new(db: Db, synced: Arc<SyncClock>) -> Result<Self, prometheus::Error> {
         Ok(Self {
             db,
             open: IntGauge::new("warrant_db_connections_open", "Database connections open in the pool")?,
@@ -91,14 +95,19 @@ impl PoolCollector {
                 "warrant_db_connections_lost_total",
                 "Database connections found dead (server restart, failover, dropped by a proxy)",
             )?,
+            synced,
+            sync_age: Gauge::new(
+                "warrant_revocation_sync_age_seconds",
+                "Time since the last successful read of revoked sessions began (authenticated requests get 503 above 1)",
+            )?,
             updating: Mutex::new(()),
         })
     }
 }
 
-impl Collector for PoolCollector {
+impl Collector for StateCollector {
     fn desc(&self) -> Vec<&Desc> {
-        [self.open.desc(), self.idle.desc(), self.lost.desc()].concat()
+        [self.open.desc(), self.idle.desc(), self.lost.desc(), self.sync_age.desc()].concat()
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
@@ -108,6 +117,7 @@ impl Collector for PoolCollector {
         self.idle.set(idle.into());
         // The pool counts; the counter catches up (it only ever grows).
         self.lost.inc_by(self.db.connections_lost().saturating_sub(self.lost.get()));
-        [self.open.collect(), self.idle.collect(), self.lost.collect()].concat()
+        self.sync_age.set(self.synced.age().as_secs_f64());
+        [self.open.collect(), self.idle.collect(), self.lost.collect(), self.sync_age.collect()].concat()
     }
 }

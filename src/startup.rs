@@ -12,7 +12,7 @@ use actix_web::middleware::{from_fn, Condition, DefaultHeaders};
 use actix_web::{web, App, HttpServer};
 
 use crate::auth::keys::KeyError;
-use crate::auth::{KeySet, PasswordHasher, Revocations, Tokens, SYNC_INTERVAL};
+use crate::auth::{KeySet, PasswordHasher, Revocations, SyncClock, Tokens, SYNC_INTERVAL};
 use crate::body_deadline::body_deadline;
 use crate::config::{Config, JwtConfig};
 use crate::db::{Db, DbError};
@@ -85,8 +85,10 @@ impl Application {
         let applied = db.migrate()?;
         let policy = config.session_policy();
         let (keys, key_source) = KeySet::load(&config.jwt, &db, policy.revocation)?;
-        let (metrics, prometheus) = Metrics::new(&db).map_err(|e| StartupError::Metrics(e.to_string()))?;
-        let revocations = web::Data::new(Revocations::new(metrics.sessions_revoked.clone()));
+        let synced = std::sync::Arc::new(SyncClock::default());
+        let (metrics, prometheus) =
+            Metrics::new(&db, synced.clone()).map_err(|e| StartupError::Metrics(e.to_string()))?;
+        let revocations = web::Data::new(Revocations::new(metrics.sessions_revoked.clone(), synced));
         revocations.load(&db)?;
         let tokens =
             web::Data::new(Tokens::new(keys, &config.issuer, &config.audience, config.access_ttl_secs));

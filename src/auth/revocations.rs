@@ -3,7 +3,7 @@
 //! `revoked_sessions` table every [`SYNC_INTERVAL`].
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use prometheus::IntCounter;
@@ -63,28 +63,48 @@ impl SyncPosition {
     }
 }
 
+/// When the mirror last caught up with the database: the moment its latest
+/// successful read began (every revocation committed before it is known).
+/// Shared with the metrics, which report its age.
+#[derive(Debug)]
+pub struct SyncClock {
+    epoch: Instant,
+    /// Milliseconds from `epoch` to the start of the latest successful read.
+    synced_ms: AtomicU64,
+}
+
+impl Default for SyncClock {
+    fn default() -> Self {
+        Self { epoch: Instant::now(), synced_ms: AtomicU64::new(0) }
+    }
+}
+
+impl SyncClock {
+    /// How long ago the latest successful read began.
+    pub fn age(&self) -> Duration {
+        let synced = Duration::from_millis(self.synced_ms.load(Ordering::Relaxed));
+        self.epoch.elapsed().saturating_sub(synced)
+    }
+
+    /// Records that a read which began at `began` succeeded.
+    fn mark(&self, began: Instant) {
+        let ms = began.saturating_duration_since(self.epoch).as_millis() as u64;
+        self.synced_ms.fetch_max(ms, Ordering::Relaxed);
+    }
+}
+
 pub struct Revocations {
     /// Session id → unix time after which no token of it can be valid.
     ended: RwLock<HashMap<String, i64>>,
     position: Mutex<SyncPosition>,
     /// Counts sessions this instance ended.
     ended_here: IntCounter,
-    /// When this mirror was created; `synced_ms` counts from here.
-    epoch: Instant,
-    /// When the latest successful read of the database began: every
-    /// revocation committed before then is in `ended`.
-    synced_ms: AtomicU64,
+    synced: Arc<SyncClock>,
 }
 
 impl Revocations {
-    pub fn new(ended_here: IntCounter) -> Self {
-        Self {
-            ended: RwLock::default(),
-            position: Mutex::default(),
-            ended_here,
-            epoch: Instant::now(),
-            synced_ms: AtomicU64::new(0),
-        }
+    pub fn new(ended_here: IntCounter, synced: Arc<SyncClock>) -> Self {
+        Self { ended: RwLock::default(), position: Mutex::default(), ended_here, synced }
     }
 
     /// Whether the session was ended (here, or elsewhere and synced since).
@@ -95,14 +115,7 @@ impl Revocations {
     /// Whether the mirror holds every revocation older than
     /// [`MAX_STALENESS`]: false when syncs have been failing or stalling.
     pub fn is_current(&self) -> bool {
-        let synced = Duration::from_millis(self.synced_ms.load(Ordering::Relaxed));
-        self.epoch.elapsed().saturating_sub(synced) <= MAX_STALENESS
-    }
-
-    /// Records that a read which began at `began` succeeded.
-    fn mark_synced(&self, began: Instant) {
-        let ms = began.saturating_duration_since(self.epoch).as_millis() as u64;
-        self.synced_ms.fetch_max(ms, Ordering::Relaxed);
+        self.synced.age() <= MAX_STALENESS
     }
 
     /// Records sessions this instance just ended, so they are refused at once.
@@ -133,7 +146,7 @@ impl Revocations {
         self.position.lock().unwrap_or_else(PoisonError::into_inner).high_water =
             (last_id.unwrap_or(0) - STARTUP_LOOKBACK).max(0);
         self.add(rows);
-        self.mark_synced(began);
+        self.synced.mark(began);
         Ok(())
     }
 
@@ -146,7 +159,7 @@ impl Revocations {
         };
         let began = Instant::now();
         self.add(db.read(move |conn| db::sessions::revocations_after(conn, after, &pending)).await?);
-        self.mark_synced(began);
+        self.synced.mark(began);
         Ok(())
     }
 

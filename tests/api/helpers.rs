@@ -189,9 +189,16 @@ impl Res {
     }
 }
 
-/// The value of an unlabelled metric in a Prometheus text exposition.
+/// The value of an unlabelled counter or integer gauge in a Prometheus text
+/// exposition.
 #[track_caller]
 pub fn metric(exposition: &str, name: &str) -> i64 {
+    metric_as(exposition, name)
+}
+
+/// The value of an unlabelled metric, read as `T`.
+#[track_caller]
+pub fn metric_as<T: std::str::FromStr>(exposition: &str, name: &str) -> T {
     let line = exposition
         .lines()
         .find(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with(' ')))

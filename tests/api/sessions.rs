@@ -5,7 +5,7 @@ use jsonwebtoken::decode_header;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{backend_test, spawn_app, spawn_app_with, Backend, Res, TestApp, PASSWORD};
+use crate::helpers::{backend_test, metric_as, spawn_app, spawn_app_with, Backend, Res, TestApp, PASSWORD};
 
 fn claim(token: &str, name: &str) -> Value {
     use base64::Engine;
@@ -49,6 +49,11 @@ backend_test! {
         assert!(res.header("retry-after").is_some());
         app.call(Method::GET, "/readyz", None, None).await.assert_problem(503, "unavailable");
         app.call(Method::GET, "/healthz", None, None).await.assert_status(200);
+        let sync_age = || async {
+            let text = app.raw(Method::GET, "/metrics").send().await.unwrap().text().await.unwrap();
+            metric_as::<f64>(&text, "warrant_revocation_sync_age_seconds")
+        };
+        assert!(sync_age().await > 1.0, "operators see the mirror falling behind");
 
         conn.batch_execute("ALTER TABLE revoked_sessions_away RENAME TO revoked_sessions").unwrap();
         let deadline = Instant::now() + Duration::from_secs(2);
@@ -57,6 +62,7 @@ backend_test! {
             actix_web::rt::time::sleep(Duration::from_millis(50)).await;
         }
         app.call(Method::GET, "/readyz", None, None).await.assert_status(200);
+        assert!(sync_age().await < 1.0);
     }
 
     async fn refresh_rotates_the_pair_and_keeps_the_session(backend: Backend) {
