@@ -127,8 +127,9 @@ pub enum Refresh {
 /// Rotates a refresh token in one transaction. Claiming the token is a
 /// conditional update, so of N concurrent presentations at most one wins; the
 /// others count as reuse and end the session, winner included. The live path
-/// is four statements: claim, read the session with its user, store the
-/// successor, extend the idle deadline.
+/// is four statements (five on PostgreSQL, which locks the session first):
+/// claim, read the session with its user, store the successor, extend the
+/// idle deadline.
 pub fn rotate(
     conn: &mut DbConn,
     presented_hash: &str,
@@ -137,8 +138,9 @@ pub fn rotate(
 ) -> Result<Refresh, DbError> {
     write_transaction(conn, |conn| {
         let now = now();
-        // PostgreSQL: a concurrent claim of the same token waits for this
-        // row lock, then finds `used_at` set and claims nothing.
+        lock_session_of(conn, presented_hash)?;
+        // A concurrent claim of the same token has waited for the session
+        // above; it then finds `used_at` set and claims nothing.
         let claimed: Option<String> = diesel::update(
             refresh_tokens::table
                 .filter(refresh_tokens::token_hash.eq(presented_hash))
@@ -169,6 +171,26 @@ pub fn rotate(
             .execute(conn)?;
         Ok(Refresh::Rotated { user: to_user(user)?, session_id })
     })
+}
+
+/// PostgreSQL: locks the session a refresh token belongs to, before the
+/// token itself. Everything else that locks both takes the session first
+/// (deleting a user marks its sessions ended, then the cascade deletes them
+/// and their tokens); claiming the token first deadlocked with a deletion
+/// under way, and the database aborted one of the two (a 500). SQLite's
+/// write transactions are serialized already.
+fn lock_session_of(conn: &mut DbConn, token_hash: &str) -> Result<(), DbError> {
+    if let DbConn::Pg(pg) = conn {
+        let of_token = refresh_tokens::table
+            .filter(refresh_tokens::token_hash.eq(token_hash))
+            .select(refresh_tokens::session_id);
+        sessions::table
+            .filter(sessions::id.eq_any(of_token))
+            .select(sessions::id)
+            .for_update()
+            .load::<String>(pg)?;
+    }
+    Ok(())
 }
 
 /// A presented token that could not be claimed: unknown, or already used —

@@ -505,3 +505,31 @@ async fn a_revocation_that_commits_after_hundreds_of_later_ones_is_still_seen_wi
     slow.batch_execute("COMMIT").expect("commit");
     assert_revoked_within_a_second(&app, &alice.token, Instant::now()).await;
 }
+
+#[actix_web::test]
+#[cfg_attr(not(pg_tests), ignore = "set TEST_DATABASE_URL to also run on PostgreSQL")]
+async fn a_refresh_racing_the_deletion_of_its_user_gets_401_not_a_deadlock() {
+    use diesel::connection::SimpleConnection;
+    let app = spawn_app(Backend::Postgres).await;
+    let alice = app.signup("alice").await;
+    let sid = claim(&alice.token, "sid").as_str().expect("sid claim").to_string();
+    let (url, user_id) = (app.db.url(), alice.id);
+    // A transaction taking its locks in the order DELETE /admin/users/{id}
+    // does: the session row (marked ended), then the user and, by cascade,
+    // the session and its refresh tokens. The refresh arrives in between.
+    let (locked, session_locked) = std::sync::mpsc::channel();
+    let deleting = std::thread::spawn(move || {
+        let mut conn = warrant::db::establish_pg(&url).expect("connect");
+        conn.batch_execute(&format!(
+            "BEGIN; UPDATE sessions SET ended_at = now() AT TIME ZONE 'UTC' WHERE id = '{sid}'"
+        ))?;
+        locked.send(()).expect("test waits");
+        std::thread::sleep(Duration::from_millis(500));
+        conn.batch_execute(&format!("DELETE FROM users WHERE id = {user_id}; COMMIT"))
+    });
+    session_locked.recv().expect("session locked");
+    let res = app.try_refresh(&alice.refresh).await;
+    let deleted = deleting.join().expect("deleting thread");
+    assert!(deleted.is_ok(), "the deletion went through: {deleted:?}");
+    res.assert_problem(401, "invalid_refresh_token");
+}
