@@ -127,9 +127,8 @@ pub enum Refresh {
 /// Rotates a refresh token in one transaction. Claiming the token is a
 /// conditional update, so of N concurrent presentations at most one wins; the
 /// others count as reuse and end the session, winner included. The live path
-/// is four statements (five on PostgreSQL, which locks the session first):
-/// claim, read the session with its user, store the successor, extend the
-/// idle deadline.
+/// is four statements: extend the session's idle deadline, claim the token,
+/// read the user, store the successor.
 pub fn rotate(
     conn: &mut DbConn,
     presented_hash: &str,
@@ -138,9 +137,28 @@ pub fn rotate(
 ) -> Result<Refresh, DbError> {
     write_transaction(conn, |conn| {
         let now = now();
-        lock_session_of(conn, presented_hash)?;
-        // A concurrent claim of the same token has waited for the session
-        // above; it then finds `used_at` set and claims nothing.
+        // The session first, then the token: the order everything else that
+        // writes both takes them in (deleting a user marks its sessions
+        // ended, then the cascade deletes them and their tokens). Claiming
+        // the token first deadlocked with a deletion under way, and
+        // PostgreSQL aborted one of the two (a 500). Concurrent refreshes of
+        // one session queue here. The idle deadline may pass the absolute
+        // one: a session lapses at whichever comes first.
+        let of_token = refresh_tokens::table
+            .filter(refresh_tokens::token_hash.eq(presented_hash))
+            .select(refresh_tokens::session_id)
+            .single_value();
+        let live_user: Option<i64> = diesel::update(
+            sessions::table
+                .filter(sessions::id.nullable().eq(of_token))
+                .filter(sessions::ended_at.is_null())
+                .filter(sessions::expires_at.gt(now))
+                .filter(sessions::idle_expires_at.gt(now)),
+        )
+        .set(sessions::idle_expires_at.eq(now + policy.idle))
+        .returning(sessions::user_id)
+        .get_result(conn)
+        .optional()?;
         let claimed: Option<String> = diesel::update(
             refresh_tokens::table
                 .filter(refresh_tokens::token_hash.eq(presented_hash))
@@ -151,46 +169,14 @@ pub fn rotate(
         .get_result(conn)
         .optional()?;
         let Some(session_id) = claimed else { return end_on_reuse(conn, presented_hash, policy) };
-
-        let session: Option<(NaiveDateTime, NaiveDateTime, Option<NaiveDateTime>, UserRow)> = sessions::table
-            .inner_join(users::table)
-            .filter(sessions::id.eq(&session_id))
-            .select((sessions::expires_at, sessions::idle_expires_at, sessions::ended_at, USER_COLUMNS))
-            .first(conn)
-            .optional()?;
-        // Gone meanwhile: its user was deleted (the cascade took the token too).
-        let Some((expires_at, idle_expires_at, ended_at, user)) = session else {
-            return Ok(Refresh::Invalid);
-        };
-        if ended_at.is_some() || expires_at <= now || idle_expires_at <= now {
-            return Ok(Refresh::Invalid);
-        }
+        // Ended or lapsed: the token is spent with its session.
+        let Some(user_id) = live_user else { return Ok(Refresh::Invalid) };
+        // The session's row lock keeps its user (deletion cascades through it).
+        let user: Option<UserRow> = users::table.find(user_id).select(USER_COLUMNS).first(conn).optional()?;
+        let Some(user) = user else { return Ok(Refresh::Invalid) };
         insert_refresh_token(conn, &session_id, successor_hash, now)?;
-        diesel::update(sessions::table.find(&session_id))
-            .set(sessions::idle_expires_at.eq((now + policy.idle).min(expires_at)))
-            .execute(conn)?;
         Ok(Refresh::Rotated { user: to_user(user)?, session_id })
     })
-}
-
-/// PostgreSQL: locks the session a refresh token belongs to, before the
-/// token itself. Everything else that locks both takes the session first
-/// (deleting a user marks its sessions ended, then the cascade deletes them
-/// and their tokens); claiming the token first deadlocked with a deletion
-/// under way, and the database aborted one of the two (a 500). SQLite's
-/// write transactions are serialized already.
-fn lock_session_of(conn: &mut DbConn, token_hash: &str) -> Result<(), DbError> {
-    if let DbConn::Pg(pg) = conn {
-        let of_token = refresh_tokens::table
-            .filter(refresh_tokens::token_hash.eq(token_hash))
-            .select(refresh_tokens::session_id);
-        sessions::table
-            .filter(sessions::id.eq_any(of_token))
-            .select(sessions::id)
-            .for_update()
-            .load::<String>(pg)?;
-    }
-    Ok(())
 }
 
 /// A presented token that could not be claimed: unknown, or already used —
