@@ -79,10 +79,11 @@ pub fn start(
             .select(sessions::id)
             .offset(policy.max_per_user - 1)
             .load(conn)?;
-        let mut evicted = Vec::with_capacity(beyond_cap.len());
-        for old in &beyond_cap {
-            evicted.extend(end_sessions(conn, Sessions::One(old), policy)?);
-        }
+        let evicted = if beyond_cap.is_empty() {
+            Vec::new()
+        } else {
+            end_sessions(conn, Sessions::Listed(&beyond_cap), policy)?
+        };
         diesel::insert_into(sessions::table)
             .values((
                 sessions::id.eq(id),
@@ -197,6 +198,7 @@ fn end_on_reuse(conn: &mut DbConn, presented_hash: &str, policy: SessionPolicy) 
 #[derive(Debug, Clone, Copy)]
 pub enum Sessions<'a> {
     One(&'a str),
+    Listed(&'a [String]),
     OfUser(i64),
 }
 
@@ -216,12 +218,16 @@ pub(crate) fn end_sessions(
         .into_boxed();
     live = match which {
         Sessions::One(id) => live.filter(sessions::id.eq(id)),
+        Sessions::Listed(ids) => live.filter(sessions::id.eq_any(ids)),
         Sessions::OfUser(user_id) => live.filter(sessions::user_id.eq(user_id)),
     };
     let ids: Vec<String> = live.load(conn)?;
     if ids.is_empty() {
         return Ok(ids);
     }
+    // One statement over all the ids: transactions ending overlapping sets
+    // (a logout of all sessions, a login evicting several) lock the rows as
+    // one scan meets them, not each in an order of its own.
     diesel::update(sessions::table.filter(sessions::id.eq_any(&ids)))
         .set(sessions::ended_at.eq(now))
         .execute(conn)?;
