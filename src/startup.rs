@@ -186,9 +186,8 @@ struct StoredKeys {
 /// Background upkeep: sync revocations every [`SYNC_INTERVAL`]; beside it,
 /// reload (and, when due, rotate) keys kept in the database, forget expired
 /// entries, and prune the database. Two loops, so that a slow prune or key
-/// reload never delays a sync (a late sync turns authenticated requests into
-/// 503s, see
-/// [`Revocations::is_current`]).
+/// reload never delays a sync (a late one turns authenticated requests into
+/// 503s, see [`Revocations::is_current`]).
 async fn maintain(
     db: Db,
     revocations: std::sync::Arc<Revocations>,
