@@ -36,12 +36,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn)?;
         }
     }
-    let db = Db::connect(&url, 1)?;
+    let db = Db::connect(&url, 1, std::time::Duration::from_secs(600))?;
     db.migrate()?;
     let hash = warrant::auth::hash_password(&Password::parse(BENCH_PASSWORD.into())?)?;
     let started = Instant::now();
     // Set-based inserts: a recursive counter works on both backends.
-    db.run_blocking(|conn| {
+    db.write_blocking(|conn| {
         conn.batch_execute(&format!(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {users})
              INSERT INTO users (username, password_hash, role, created_at)

@@ -21,14 +21,14 @@ pub fn serve(config: Config) -> CliResult {
 }
 
 fn connect(config: &Config) -> Result<Db, db::DbError> {
-    let db = Db::connect(&config.database_url, 1)?;
+    let db = Db::connect(&config.database_url, 1, config.db_timeout)?;
     db.migrate()?;
     Ok(db)
 }
 
 /// `warrant migrate`.
 pub fn migrate(config: &Config) -> CliResult {
-    let db = Db::connect(&config.database_url, 1)?;
+    let db = Db::connect(&config.database_url, 1, config.db_timeout)?;
     let applied = db.migrate()?;
     println!("{applied} migration(s) applied to {:?}", config.database_url);
     Ok(())
@@ -39,14 +39,14 @@ pub fn migrate(config: &Config) -> CliResult {
 pub fn create_admin(config: &Config, username: &str) -> CliResult {
     let username = parse_username(username)?;
     let db = connect(config)?;
-    let existing = db.run_blocking(|conn| db::users::find_credentials(conn, &username.key()))?;
+    let existing = db.read_blocking(|conn| db::users::find_credentials(conn, &username.key()))?;
     let hash = match existing {
         Some(_) => None,
         None => Some(hash_password(&read_password("WARRANT_ADMIN_PASSWORD")?)?),
     };
     let policy = config.session_policy();
     let (user, created) = db
-        .run_blocking(|conn| db::users::create_or_promote_admin(conn, &username, hash.as_deref(), policy))?
+        .write_blocking(|conn| db::users::create_or_promote_admin(conn, &username, hash.as_deref(), policy))?
         .ok_or("the account was deleted meanwhile; run the command again")?;
     let verb = if created { "created admin" } else { "promoted to admin:" };
     println!("{verb} {} (id {})", user.username, user.id);
@@ -82,7 +82,7 @@ fn sign_out_everywhere(
     let policy = config.session_policy();
     let db = connect(config)?;
     let (user, ended) = db
-        .run_blocking(|conn| db::users::sign_out_everywhere(conn, &key, new_hash, policy))?
+        .write_blocking(|conn| db::users::sign_out_everywhere(conn, &key, new_hash, policy))?
         .ok_or_else(|| format!("there is no account named {:?}", username.as_str()))?;
     tracing::info!(target: crate::telemetry::AUDIT, event = "signed_out_everywhere", user_id = user.id,
         password_replaced = new_hash.is_some(), ended = ended.len());
@@ -102,7 +102,7 @@ pub fn rotate_key(config: &Config) -> CliResult {
     let db = connect(config)?;
     let (kid, pem) = new_stored_key()?;
     let signs_from = db::now() + ROTATION_LEAD;
-    db.run_blocking(|conn| db::keys::insert(conn, &kid, &pem, signs_from))?;
+    db.write_blocking(|conn| db::keys::insert(conn, &kid, &pem, signs_from))?;
     println!(
         "added signing key {kid}: published now, signing from {} UTC",
         signs_from.format("%Y-%m-%d %H:%M:%S")

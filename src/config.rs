@@ -36,6 +36,9 @@ pub struct Config {
     /// Password hashes computed at once; more wait their turn off the workers.
     pub hash_concurrency: usize,
     pub db_pool_size: u32,
+    /// The longest any statement, lock or connection wait may take before
+    /// a request is answered 503.
+    pub db_timeout: Duration,
     /// A request body must arrive whole within this long.
     pub body_timeout: Duration,
 }
@@ -198,6 +201,7 @@ impl Config {
             log: LogConfig { filter: log_filter, json: log_json },
             hash_concurrency: env.number("WARRANT_HASH_CONCURRENCY", cores, 1..=256)?,
             db_pool_size: env.number("WARRANT_DB_POOL_SIZE", default_pool, 1..=256)?,
+            db_timeout: Duration::from_secs(env.number("WARRANT_DB_TIMEOUT", 5, 1..=600)?),
             body_timeout: Duration::from_secs(env.number("WARRANT_BODY_TIMEOUT", 30, 1..=3600)?),
         })
     }

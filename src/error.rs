@@ -54,8 +54,10 @@ pub enum ApiError {
     RateLimited { retry_after_secs: u64 },
     #[error("unknown, expired or revoked refresh token")]
     InvalidRefreshToken,
-    #[error("the service is busy or its database unreachable; retry shortly")]
-    Unavailable,
+    /// Says why, in words for the client: database unreachable, storage
+    /// full, busy.
+    #[error("{0}")]
+    Unavailable(&'static str),
     #[error("internal error")]
     Internal(String),
 }
@@ -80,7 +82,7 @@ impl ApiError {
             Self::UsernameTaken => "username_taken",
             Self::RateLimited { .. } => "rate_limited",
             Self::InvalidRefreshToken => "invalid_refresh_token",
-            Self::Unavailable => "unavailable",
+            Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -103,7 +105,7 @@ impl ApiError {
             Self::UsernameTaken => "Username taken",
             Self::RateLimited { .. } => "Too many requests",
             Self::InvalidRefreshToken => "Invalid refresh token",
-            Self::Unavailable => "Service unavailable",
+            Self::Unavailable(_) => "Service unavailable",
             Self::Internal(_) => "Internal server error",
         }
     }
@@ -156,7 +158,7 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) | Self::UsernameTaken => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -192,7 +194,7 @@ impl ResponseError for ApiError {
             Self::MethodNotAllowed { allow } => {
                 response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
             }
-            Self::Unavailable => {
+            Self::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, "1"));
             }
             Self::RateLimited { retry_after_secs } => {
@@ -204,22 +206,43 @@ impl ResponseError for ApiError {
     }
 }
 
+/// The `detail` of a 503 from an instance that cannot tell whether a
+/// session ended elsewhere.
+pub const NOT_SYNCED: &str = "this instance cannot read which sessions have ended; retry shortly";
+
+/// The `detail` of a 503 whose cause is the database.
+pub const DB_UNREACHABLE: &str = "the database cannot be reached; retry shortly";
+
 impl From<DbError> for ApiError {
+    /// Every database fault is a 503 that says which kind; nothing of the
+    /// request was stored. The log line carries the database's own words.
     fn from(e: DbError) -> Self {
-        match e {
-            DbError::Unavailable(detail) => {
-                tracing::warn!(error = %detail, "database unavailable");
-                Self::Unavailable
+        let detail = match &e {
+            DbError::Full(_) => "the database's storage is full; nothing was stored; retry later",
+            DbError::TimedOut(_) => {
+                "the database did not answer within the time allowed; nothing was stored; retry shortly"
             }
-            other => Self::Internal(other.to_string()),
+            DbError::Conflict(_) => {
+                "the database is busy with conflicting changes; nothing was stored; retry shortly"
+            }
+            DbError::Unavailable(_) => DB_UNREACHABLE,
+            DbError::Failed(_) => "the database refused the request; nothing was stored; retry later",
+            DbError::UniqueViolation | DbError::ForeignKeyViolation | DbError::Other(_) => {
+                return Self::Internal(e.to_string())
+            }
+        };
+        match e {
+            DbError::Failed(_) => tracing::error!(error = %e, "database fault"),
+            _ => tracing::warn!(error = %e, "database fault"),
         }
+        Self::Unavailable(detail)
     }
 }
 
 impl From<HashError> for ApiError {
     fn from(e: HashError) -> Self {
         match e {
-            HashError::Busy => Self::Unavailable,
+            HashError::Busy => Self::Unavailable("too many passwords are being checked; retry shortly"),
             HashError::Failed(detail) => Self::Internal(detail),
         }
     }

@@ -101,8 +101,9 @@ impl Limiter {
             .check_key(&key)
             .map_err(|not_until| rate_limited(not_until.wait_time_from(DefaultClock::default().now())))?;
         let (client, quota) = (key.to_string(), limits.shared);
-        let counted =
-            self.db.run(move |conn| rate_limits::admit(conn, &client, Utc::now().timestamp_micros(), quota));
+        let counted = self
+            .db
+            .write(move |conn| rate_limits::admit(conn, &client, Utc::now().timestamp_micros(), quota));
         match counted.await? {
             None => Ok(()),
             Some(wait_micros) => Err(rate_limited(Duration::from_micros(wait_micros.unsigned_abs()))),

@@ -81,7 +81,7 @@ impl Application {
     /// Connects, migrates, loads keys and binds `config.bind` (port 0 picks a
     /// free port).
     pub fn build(config: Config) -> Result<Self, StartupError> {
-        let db = Db::connect(&config.database_url, config.db_pool_size)?;
+        let db = Db::connect(&config.database_url, config.db_pool_size, config.db_timeout)?;
         let applied = db.migrate()?;
         let policy = config.session_policy();
         let (keys, key_source) = KeySet::load(&config.jwt, &db, policy.revocation)?;
@@ -221,7 +221,7 @@ async fn maintain(
                 }
             }
             if tick % DB_PRUNE_EVERY == 0 {
-                let pruned = db.run(|conn| {
+                let pruned = db.write(|conn| {
                     db::sessions::prune(conn, KEEP_FINISHED_SESSIONS)?;
                     db::rate_limits::prune(conn, chrono::Utc::now().timestamp_micros())
                 });

@@ -95,7 +95,7 @@ fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
         return Err(ApiError::TokenRevoked);
     }
     if !revocations.is_current() {
-        return Err(ApiError::Unavailable);
+        return Err(ApiError::Unavailable(crate::error::NOT_SYNCED));
     }
     Ok(AuthUser(claims))
 }

@@ -123,7 +123,7 @@ impl KeySet {
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok((Self::ed25519(&pems).map_err(KeyError::File)?, "EdDSA keys from WARRANT_JWT_KEY_FILE"))
             }
-            JwtConfig::EdDsa { key_files: None } => Ok(db.run_blocking(|conn| {
+            JwtConfig::EdDsa { key_files: None } => Ok(db.write_blocking(|conn| {
                 let generated =
                     db::keys::insert_unless_fresh(conn, NaiveDateTime::MIN, db::now(), new_stored_key)?;
                 let origin = match generated {
@@ -143,7 +143,7 @@ impl KeySet {
         retire_after: TimeDelta,
         rotate_every: Option<TimeDelta>,
     ) -> Result<Self, DbError> {
-        db.run(move |conn| {
+        db.write(move |conn| {
             if let Some(period) = rotate_every {
                 let now = db::now();
                 let added = db::keys::insert_unless_fresh(conn, now - period, now + ROTATION_LEAD, new_stored_key)?;

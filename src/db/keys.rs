@@ -3,7 +3,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::signing_keys;
-use super::{now, pg_only, write_transaction, DbConn, DbError};
+use super::{now, pg_only, DbConn, DbError};
 
 /// A stored Ed25519 private key (PKCS#8 PEM).
 pub struct StoredKey {
@@ -34,24 +34,22 @@ pub fn insert_unless_fresh(
     conn: &mut DbConn,
     fresh_since: NaiveDateTime,
     signs_from: NaiveDateTime,
-    generate: impl FnOnce() -> Result<(String, String), DbError>,
+    generate: impl Fn() -> Result<(String, String), DbError>,
 ) -> Result<Option<String>, DbError> {
     let newest = |conn: &mut DbConn| -> Result<Option<NaiveDateTime>, DbError> {
         Ok(signing_keys::table.select(diesel::dsl::max(signing_keys::signs_from)).first(conn)?)
     };
-    // The usual answer, without a write transaction.
+    // The usual answer, without the table lock.
     if newest(conn)?.is_some_and(|newest| newest >= fresh_since) {
         return Ok(None);
     }
-    write_transaction(conn, |conn| {
-        pg_only(conn, "LOCK TABLE signing_keys IN SHARE ROW EXCLUSIVE MODE")?;
-        if newest(conn)?.is_some_and(|newest| newest >= fresh_since) {
-            return Ok(None);
-        }
-        let (kid, pem) = generate()?;
-        insert(conn, &kid, &pem, signs_from)?;
-        Ok(Some(kid))
-    })
+    pg_only(conn, "LOCK TABLE signing_keys IN SHARE ROW EXCLUSIVE MODE")?;
+    if newest(conn)?.is_some_and(|newest| newest >= fresh_since) {
+        return Ok(None);
+    }
+    let (kid, pem) = generate()?;
+    insert(conn, &kid, &pem, signs_from)?;
+    Ok(Some(kid))
 }
 
 /// Adds a key that signs from `signs_from` on (key rotation).
@@ -82,7 +80,7 @@ mod tests {
         let mut add = |fresh_since, signs_from| {
             n += 1;
             let generate = || Ok((format!("kid{n}"), "pem".to_string()));
-            db.run_blocking(|conn| insert_unless_fresh(conn, fresh_since, signs_from, generate)).unwrap()
+            db.write_blocking(|conn| insert_unless_fresh(conn, fresh_since, signs_from, generate)).unwrap()
         };
         assert_eq!(add(NaiveDateTime::MIN, t0), Some("kid1".into()), "the first key");
         assert_eq!(add(NaiveDateTime::MIN, t0), None, "one is enough");
@@ -90,7 +88,7 @@ mod tests {
         let lead = TimeDelta::seconds(610);
         assert_eq!(add(t0 + TimeDelta::seconds(1), t0 + lead), Some("kid4".into()), "due: rotated");
         assert_eq!(add(t0 + TimeDelta::seconds(1), t0 + lead), None, "the new key counts from when it signs");
-        let keys = db.run_blocking(load_all).unwrap();
+        let keys = db.read_blocking(load_all).unwrap();
         assert_eq!(keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(), ["kid1", "kid4"]);
     }
 }

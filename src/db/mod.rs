@@ -1,23 +1,31 @@
 //! Persistence: schema, rows, queries, and the SQLite/PostgreSQL switch.
 //! Nothing outside this folder knows which backend is in use.
+mod error;
 pub mod keys;
 mod pool;
 pub mod posts;
 pub mod rate_limits;
 pub mod schema;
 pub mod sessions;
+mod sql;
 mod time;
+mod transaction;
+mod url;
 pub mod users;
 
-pub use pool::{establish_pg, ping, Backend, DatabaseUrl, Db, DbConn, DbError};
-pub(crate) use pool::{load, now, pg_only, write_transaction};
+pub use error::DbError;
+pub use pool::{establish_pg, Db, DbConn};
+pub use sql::ping;
+pub(crate) use sql::{load, now, pg_only};
+pub use url::{Backend, DatabaseUrl};
 
 /// A migrated SQLite database in a fresh temporary directory, for unit tests.
 #[cfg(test)]
 pub(crate) fn scratch_sqlite() -> (tempfile::TempDir, Db) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let path = dir.path().join("scratch.db");
-    let db = Db::connect(&DatabaseUrl::Sqlite(path.to_string_lossy().into_owned()), 1).expect("SQLite opens");
+    let url = DatabaseUrl::Sqlite(path.to_string_lossy().into_owned());
+    let db = Db::connect(&url, 1, std::time::Duration::from_secs(5)).expect("SQLite opens");
     db.migrate().expect("migrations apply");
     (dir, db)
 }

@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use super::schema::{posts, users};
 use super::time::UtcTime;
 use super::users::holds_admin;
-use super::{load, now, write_transaction, DbConn, DbError};
+use super::{load, now, DbConn, DbError};
 use crate::domain::{Post, PostContent};
 
 type PostRow = (i64, i64, String, UtcTime, UtcTime, String);
@@ -27,8 +27,8 @@ fn to_post((id, author_id, content, created_at, updated_at, author_username): Po
 pub fn insert(
     conn: &mut DbConn,
     author_id: i64,
-    author_username: String,
-    content: PostContent,
+    author_username: &str,
+    content: &PostContent,
 ) -> Result<Post, DbError> {
     let now = now();
     let id: i64 = diesel::insert_into(posts::table)
@@ -43,11 +43,11 @@ pub fn insert(
     let now = now.and_utc();
     Ok(Post {
         id,
-        content: content.into_inner(),
+        content: content.as_str().to_string(),
         created_at: now,
         updated_at: now,
         author_id,
-        author_username,
+        author_username: author_username.to_string(),
     })
 }
 
@@ -107,11 +107,9 @@ pub fn delete(
         diesel::delete(posts::table.find(id)).execute(conn)?;
         return Ok(Ok(()));
     };
-    write_transaction(conn, |conn| {
-        if !holds_admin(conn, admin)? {
-            return Ok(Err(NoLongerAdmin));
-        }
-        diesel::delete(posts::table.find(id)).execute(conn)?;
-        Ok(Ok(()))
-    })
+    if !holds_admin(conn, admin)? {
+        return Ok(Err(NoLongerAdmin));
+    }
+    diesel::delete(posts::table.find(id)).execute(conn)?;
+    Ok(Ok(()))
 }

@@ -70,7 +70,7 @@ mod tests {
         let (_dir, db) = scratch_sqlite();
         let quota = Quota::per_minute(NonZeroU32::new(3).unwrap());
         let third = MINUTE / 3;
-        let admit_at = |client: &str, now| db.run_blocking(|conn| admit(conn, client, now, quota)).unwrap();
+        let admit_at = |client: &str, now| db.write_blocking(|conn| admit(conn, client, now, quota)).unwrap();
         for _ in 0..3 {
             assert_eq!(admit_at("a", 0), None);
         }
@@ -91,10 +91,10 @@ mod tests {
     fn pruning_forgets_only_clients_whose_credit_is_full() {
         let (_dir, db) = scratch_sqlite();
         let quota = Quota::per_minute(NonZeroU32::new(1).unwrap());
-        let admit_at = |client: &str, now| db.run_blocking(|conn| admit(conn, client, now, quota)).unwrap();
+        let admit_at = |client: &str, now| db.write_blocking(|conn| admit(conn, client, now, quota)).unwrap();
         assert_eq!(admit_at("old", 0), None);
         assert_eq!(admit_at("new", MINUTE / 2), None);
-        db.run_blocking(|conn| prune(conn, MINUTE + 1)).unwrap();
+        db.write_blocking(|conn| prune(conn, MINUTE + 1)).unwrap();
         assert_eq!(admit_at("old", MINUTE + 1), None);
         assert_eq!(admit_at("new", MINUTE + 1), Some(MINUTE / 2 - 1), "still limited after the prune");
     }

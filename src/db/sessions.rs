@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::{refresh_tokens, revoked_sessions, sessions, users};
 use super::users::{lock_user, to_user, RowLock, UserRow, USER_COLUMNS};
-use super::{now, write_transaction, DbConn, DbError};
+use super::{now, DbConn, DbError};
 use crate::domain::User;
 
 /// How long sessions and their traces live.
@@ -54,48 +54,46 @@ pub fn start(
     refresh_hash: &str,
     policy: SessionPolicy,
 ) -> Result<Option<Started>, DbError> {
-    write_transaction(conn, |conn| {
-        // A role change, password reset or deletion running now either
-        // committed before this read (we see its result) or waits for this
-        // session to exist, and then ends it: a token with a stale role or
-        // password never outlives the change. The lock is exclusive so that
-        // one user's concurrent logins count their sessions one at a time,
-        // and the cap holds.
-        let Some(user) = lock_user(conn, user_id, RowLock::Update)? else { return Ok(None) };
-        let current: String = users::table.find(user_id).select(users::password_hash).first(conn)?;
-        if current != password.hash {
-            return Ok(None);
-        }
-        if let Some(renewed) = password.renewed {
-            diesel::update(users::table.find(user_id)).set(users::password_hash.eq(renewed)).execute(conn)?;
-        }
-        let now = now();
-        let beyond_cap: Vec<String> = sessions::table
-            .filter(sessions::user_id.eq(user_id))
-            .filter(sessions::ended_at.is_null())
-            .filter(sessions::expires_at.gt(now))
-            .filter(sessions::idle_expires_at.gt(now))
-            .order((sessions::created_at.desc(), sessions::id.desc()))
-            .select(sessions::id)
-            .offset(policy.max_per_user - 1)
-            .load(conn)?;
-        let evicted = if beyond_cap.is_empty() {
-            Vec::new()
-        } else {
-            end_sessions(conn, Sessions::Listed(&beyond_cap), policy)?
-        };
-        diesel::insert_into(sessions::table)
-            .values((
-                sessions::id.eq(id),
-                sessions::user_id.eq(user_id),
-                sessions::created_at.eq(now),
-                sessions::expires_at.eq(now + policy.absolute),
-                sessions::idle_expires_at.eq(now + policy.idle.min(policy.absolute)),
-            ))
-            .execute(conn)?;
-        insert_refresh_token(conn, id, refresh_hash, now)?;
-        Ok(Some(Started { user, evicted }))
-    })
+    // A role change, password reset or deletion running now either
+    // committed before this read (we see its result) or waits for this
+    // session to exist, and then ends it: a token with a stale role or
+    // password never outlives the change. The lock is exclusive so that
+    // one user's concurrent logins count their sessions one at a time,
+    // and the cap holds.
+    let Some(user) = lock_user(conn, user_id, RowLock::Update)? else { return Ok(None) };
+    let current: String = users::table.find(user_id).select(users::password_hash).first(conn)?;
+    if current != password.hash {
+        return Ok(None);
+    }
+    if let Some(renewed) = password.renewed {
+        diesel::update(users::table.find(user_id)).set(users::password_hash.eq(renewed)).execute(conn)?;
+    }
+    let now = now();
+    let beyond_cap: Vec<String> = sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::ended_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .filter(sessions::idle_expires_at.gt(now))
+        .order((sessions::created_at.desc(), sessions::id.desc()))
+        .select(sessions::id)
+        .offset(policy.max_per_user - 1)
+        .load(conn)?;
+    let evicted = if beyond_cap.is_empty() {
+        Vec::new()
+    } else {
+        end_sessions(conn, Sessions::Listed(&beyond_cap), policy)?
+    };
+    diesel::insert_into(sessions::table)
+        .values((
+            sessions::id.eq(id),
+            sessions::user_id.eq(user_id),
+            sessions::created_at.eq(now),
+            sessions::expires_at.eq(now + policy.absolute),
+            sessions::idle_expires_at.eq(now + policy.idle.min(policy.absolute)),
+        ))
+        .execute(conn)?;
+    insert_refresh_token(conn, id, refresh_hash, now)?;
+    Ok(Some(Started { user, evicted }))
 }
 
 fn insert_refresh_token(
@@ -136,48 +134,46 @@ pub fn rotate(
     successor_hash: &str,
     policy: SessionPolicy,
 ) -> Result<Refresh, DbError> {
-    write_transaction(conn, |conn| {
-        let now = now();
-        // The session first, then the token: the order everything else that
-        // writes both takes them in (deleting a user marks its sessions
-        // ended, then the cascade deletes them and their tokens). Claiming
-        // the token first deadlocked with a deletion under way, and
-        // PostgreSQL aborted one of the two (a 500). Concurrent refreshes of
-        // one session queue here. The idle deadline may pass the absolute
-        // one: a session lapses at whichever comes first.
-        let of_token = refresh_tokens::table
+    let now = now();
+    // The session first, then the token: the order everything else that
+    // writes both takes them in (deleting a user marks its sessions
+    // ended, then the cascade deletes them and their tokens). Claiming
+    // the token first deadlocked with a deletion under way, and
+    // PostgreSQL aborted one of the two (a 500). Concurrent refreshes of
+    // one session queue here. The idle deadline may pass the absolute
+    // one: a session lapses at whichever comes first.
+    let of_token = refresh_tokens::table
+        .filter(refresh_tokens::token_hash.eq(presented_hash))
+        .select(refresh_tokens::session_id)
+        .single_value();
+    let live_user: Option<i64> = diesel::update(
+        sessions::table
+            .filter(sessions::id.nullable().eq(of_token))
+            .filter(sessions::ended_at.is_null())
+            .filter(sessions::expires_at.gt(now))
+            .filter(sessions::idle_expires_at.gt(now)),
+    )
+    .set(sessions::idle_expires_at.eq(now + policy.idle))
+    .returning(sessions::user_id)
+    .get_result(conn)
+    .optional()?;
+    let claimed: Option<String> = diesel::update(
+        refresh_tokens::table
             .filter(refresh_tokens::token_hash.eq(presented_hash))
-            .select(refresh_tokens::session_id)
-            .single_value();
-        let live_user: Option<i64> = diesel::update(
-            sessions::table
-                .filter(sessions::id.nullable().eq(of_token))
-                .filter(sessions::ended_at.is_null())
-                .filter(sessions::expires_at.gt(now))
-                .filter(sessions::idle_expires_at.gt(now)),
-        )
-        .set(sessions::idle_expires_at.eq(now + policy.idle))
-        .returning(sessions::user_id)
-        .get_result(conn)
-        .optional()?;
-        let claimed: Option<String> = diesel::update(
-            refresh_tokens::table
-                .filter(refresh_tokens::token_hash.eq(presented_hash))
-                .filter(refresh_tokens::used_at.is_null()),
-        )
-        .set(refresh_tokens::used_at.eq(now))
-        .returning(refresh_tokens::session_id)
-        .get_result(conn)
-        .optional()?;
-        let Some(session_id) = claimed else { return end_on_reuse(conn, presented_hash, policy) };
-        // Ended or lapsed: the token is spent with its session.
-        let Some(user_id) = live_user else { return Ok(Refresh::Invalid) };
-        // The session's row lock keeps its user (deletion cascades through it).
-        let user: Option<UserRow> = users::table.find(user_id).select(USER_COLUMNS).first(conn).optional()?;
-        let Some(user) = user else { return Ok(Refresh::Invalid) };
-        insert_refresh_token(conn, &session_id, successor_hash, now)?;
-        Ok(Refresh::Rotated { user: to_user(user)?, session_id })
-    })
+            .filter(refresh_tokens::used_at.is_null()),
+    )
+    .set(refresh_tokens::used_at.eq(now))
+    .returning(refresh_tokens::session_id)
+    .get_result(conn)
+    .optional()?;
+    let Some(session_id) = claimed else { return end_on_reuse(conn, presented_hash, policy) };
+    // Ended or lapsed: the token is spent with its session.
+    let Some(user_id) = live_user else { return Ok(Refresh::Invalid) };
+    // The session's row lock keeps its user (deletion cascades through it).
+    let user: Option<UserRow> = users::table.find(user_id).select(USER_COLUMNS).first(conn).optional()?;
+    let Some(user) = user else { return Ok(Refresh::Invalid) };
+    insert_refresh_token(conn, &session_id, successor_hash, now)?;
+    Ok(Refresh::Rotated { user: to_user(user)?, session_id })
 }
 
 /// A presented token that could not be claimed: unknown, or already used —
@@ -245,40 +241,72 @@ pub(crate) fn end_sessions(
 
 /// Ends sessions (logout). Idempotent: ending an ended session is a no-op.
 pub fn end(conn: &mut DbConn, which: Sessions<'_>, policy: SessionPolicy) -> Result<Vec<String>, DbError> {
-    write_transaction(conn, |conn| end_sessions(conn, which, policy))
+    end_sessions(conn, which, policy)
 }
 
-/// One revocation entry: `(id, session_id, expires_at)`.
-pub type Revocation = (i64, String, NaiveDateTime);
+/// Where a reader of `revoked_sessions` has got to: every revocation
+/// committed before its last read is behind it, whatever ids it was given
+/// and however long its transaction ran. On SQLite, whose writers take
+/// turns, ids are handed out in commit order and the highest id read is
+/// enough. On PostgreSQL ids are drawn at insert and shown at commit, in any
+/// order; the cursor is instead the oldest transaction still running at the
+/// last read (its snapshot's xmin): rows written by it or by later
+/// transactions are read again next time, so none committing after a read
+/// is skipped (see the migration that added `writer_xid`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RevocationCursor(i64);
 
-/// Every revocation whose access tokens may still be alive.
-pub fn live_revocations(conn: &mut DbConn) -> Result<Vec<Revocation>, DbError> {
-    Ok(revoked_sessions::table
-        .filter(revoked_sessions::expires_at.gt(now()))
-        .order(revoked_sessions::id.asc())
-        .select((revoked_sessions::id, revoked_sessions::session_id, revoked_sessions::expires_at))
-        .load(conn)?)
-}
+/// A revoked session: its id, and when its last access token expires.
+pub type Revocation = (String, NaiveDateTime);
 
-/// The highest revocation id recorded so far, if any.
-pub fn last_revocation_id(conn: &mut DbConn) -> Result<Option<i64>, DbError> {
-    Ok(revoked_sessions::table.select(diesel::dsl::max(revoked_sessions::id)).first(conn)?)
-}
-
-/// Revocations with an id above `after_id` or among `pending`, oldest first.
-pub fn revocations_after(
+/// The revocations still live and recorded since `cursor` (every live one
+/// from the default cursor), and the cursor to read from next. On
+/// PostgreSQL a row may come again on the next read: applying one twice is
+/// harmless.
+pub fn revocations_since(
     conn: &mut DbConn,
-    after_id: i64,
-    pending: &[i64],
-) -> Result<Vec<Revocation>, DbError> {
-    let mut rows = revoked_sessions::table.filter(revoked_sessions::id.gt(after_id)).into_boxed();
-    if !pending.is_empty() {
-        rows = rows.or_filter(revoked_sessions::id.eq_any(pending));
+    cursor: RevocationCursor,
+) -> Result<(Vec<Revocation>, RevocationCursor), DbError> {
+    use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = BigInt)]
+        horizon: i64,
+        #[diesel(sql_type = Nullable<Text>)]
+        session_id: Option<String>,
+        #[diesel(sql_type = Nullable<Timestamp>)]
+        expires_at: Option<NaiveDateTime>,
     }
-    Ok(rows
-        .order(revoked_sessions::id.asc())
-        .select((revoked_sessions::id, revoked_sessions::session_id, revoked_sessions::expires_at))
-        .load(conn)?)
+    let now = now();
+    match conn {
+        DbConn::Pg(pg) => {
+            // One statement, so the horizon is that of the snapshot the rows
+            // were read in. The cursor is inlined, not bound: a generic plan
+            // cannot tell that it selects only the newest rows of the index.
+            let rows: Vec<Row> = diesel::sql_query(format!(
+                "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon, \
+                 r.session_id, r.expires_at FROM (SELECT 1) AS one \
+                 LEFT JOIN revoked_sessions r ON r.writer_xid >= {} AND r.expires_at > $1",
+                cursor.0
+            ))
+            .bind::<Timestamp, _>(now)
+            .load(pg)?;
+            let horizon = rows.first().map_or(cursor.0, |row| row.horizon);
+            let revocations =
+                rows.into_iter().filter_map(|row| Some((row.session_id?, row.expires_at?))).collect();
+            Ok((revocations, RevocationCursor(horizon)))
+        }
+        DbConn::Sqlite(sqlite) => {
+            let rows: Vec<(i64, String, NaiveDateTime)> = revoked_sessions::table
+                .filter(revoked_sessions::id.gt(cursor.0))
+                .filter(revoked_sessions::expires_at.gt(now))
+                .order(revoked_sessions::id.asc())
+                .select((revoked_sessions::id, revoked_sessions::session_id, revoked_sessions::expires_at))
+                .load(sqlite)?;
+            let next = rows.last().map_or(cursor, |(id, _, _)| RevocationCursor(*id));
+            Ok((rows.into_iter().map(|(_, sid, until)| (sid, until)).collect(), next))
+        }
+    }
 }
 
 /// Deletes what can no longer matter: revocations whose tokens have all
@@ -317,15 +345,16 @@ mod tests {
     fn a_session_starts_only_if_the_checked_password_is_still_the_accounts() {
         let (_dir, db) = scratch_sqlite();
         let alice = Username::parse("alice").unwrap();
-        let id = db.run_blocking(|conn| users::insert(conn, &alice, "hash-1", Role::User)).unwrap().id;
+        let id = db.write_blocking(|conn| users::insert(conn, &alice, "hash-1", Role::User)).unwrap().id;
         let start = |sid: &str, checked: &str| {
             let password = CheckedPassword { hash: checked, renewed: None };
-            db.run_blocking(|conn| start(conn, sid, id, password, &format!("refresh-{sid}"), POLICY)).unwrap()
+            db.write_blocking(|conn| start(conn, sid, id, password, &format!("refresh-{sid}"), POLICY))
+                .unwrap()
         };
         assert!(start("s1", "hash-1").is_some());
         // A login that checked the old password finishes after the reset.
         let reset = db
-            .run_blocking(|conn| users::sign_out_everywhere(conn, &alice.key(), Some("hash-2"), POLICY))
+            .write_blocking(|conn| users::sign_out_everywhere(conn, &alice.key(), Some("hash-2"), POLICY))
             .unwrap();
         assert_eq!(reset.map(|(_, ended)| ended), Some(vec!["s1".to_string()]));
         assert!(start("s2", "hash-1").is_none());

@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use super::schema::{lower, posts, users};
 use super::sessions::{end_sessions, SessionPolicy, Sessions};
 use super::time::UtcTime;
-use super::{now, pg_only, write_transaction, DbConn, DbError};
+use super::{now, pg_only, DbConn, DbError};
 use crate::domain::{Role, User, Username};
 
 /// An account row without its password hash, which only login reads.
@@ -169,15 +169,13 @@ pub fn set_role(
     role: Role,
     policy: SessionPolicy,
 ) -> Result<AdminChange<(User, Vec<String>)>, DbError> {
-    write_transaction(conn, |conn| {
-        guard_last_admin(conn, by, id, role == Role::Admin)?.try_map(|user| {
-            if user.role == role {
-                return Ok((user, Vec::new()));
-            }
-            diesel::update(users::table.find(id)).set(users::role.eq(role.as_str())).execute(conn)?;
-            let ended = end_sessions(conn, Sessions::OfUser(id), policy)?;
-            Ok((User { role, ..user }, ended))
-        })
+    guard_last_admin(conn, by, id, role == Role::Admin)?.try_map(|user| {
+        if user.role == role {
+            return Ok((user, Vec::new()));
+        }
+        diesel::update(users::table.find(id)).set(users::role.eq(role.as_str())).execute(conn)?;
+        let ended = end_sessions(conn, Sessions::OfUser(id), policy)?;
+        Ok((User { role, ..user }, ended))
     })
 }
 
@@ -190,12 +188,10 @@ pub fn delete(
     id: i64,
     policy: SessionPolicy,
 ) -> Result<AdminChange<Vec<String>>, DbError> {
-    write_transaction(conn, |conn| {
-        guard_last_admin(conn, by, id, false)?.try_map(|_| {
-            let ended = end_sessions(conn, Sessions::OfUser(id), policy)?;
-            diesel::delete(users::table.find(id)).execute(conn)?;
-            Ok(ended)
-        })
+    guard_last_admin(conn, by, id, false)?.try_map(|_| {
+        let ended = end_sessions(conn, Sessions::OfUser(id), policy)?;
+        diesel::delete(users::table.find(id)).execute(conn)?;
+        Ok(ended)
     })
 }
 
@@ -210,15 +206,13 @@ pub fn sign_out_everywhere(
     new_password_hash: Option<&str>,
     policy: SessionPolicy,
 ) -> Result<Option<(User, Vec<String>)>, DbError> {
-    write_transaction(conn, |conn| {
-        let Some((found, _)) = find_credentials(conn, username_key)? else { return Ok(None) };
-        let Some(user) = lock_user(conn, found.id, RowLock::Update)? else { return Ok(None) };
-        if let Some(hash) = new_password_hash {
-            diesel::update(users::table.find(user.id)).set(users::password_hash.eq(hash)).execute(conn)?;
-        }
-        let ended = end_sessions(conn, Sessions::OfUser(user.id), policy)?;
-        Ok(Some((user, ended)))
-    })
+    let Some((found, _)) = find_credentials(conn, username_key)? else { return Ok(None) };
+    let Some(user) = lock_user(conn, found.id, RowLock::Update)? else { return Ok(None) };
+    if let Some(hash) = new_password_hash {
+        diesel::update(users::table.find(user.id)).set(users::password_hash.eq(hash)).execute(conn)?;
+    }
+    let ended = end_sessions(conn, Sessions::OfUser(user.id), policy)?;
+    Ok(Some((user, ended)))
 }
 
 /// Makes `username` an admin: promotes the existing account (keeping its
@@ -231,7 +225,7 @@ pub fn create_or_promote_admin(
     password_hash: Option<&str>,
     policy: SessionPolicy,
 ) -> Result<Option<(User, bool)>, DbError> {
-    write_transaction(conn, |conn| match (find_credentials(conn, &username.key())?, password_hash) {
+    match (find_credentials(conn, &username.key())?, password_hash) {
         (Some((user, _)), _) if user.role == Role::Admin => Ok(Some((user, false))),
         (Some((user, _)), _) => {
             diesel::update(users::table.find(user.id))
@@ -242,5 +236,5 @@ pub fn create_or_promote_admin(
         }
         (None, Some(hash)) => Ok(Some((insert(conn, username, hash, Role::Admin)?, true))),
         (None, None) => Ok(None),
-    })
+    }
 }

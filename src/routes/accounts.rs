@@ -104,7 +104,7 @@ impl SessionStarter {
         let (sid, policy) = (session_id.clone(), self.policy);
         let Started { user, evicted } = self
             .db
-            .run(move |conn| {
+            .write(move |conn| {
                 let password = CheckedPassword { hash: &password_hash, renewed: renewed.as_deref() };
                 db::sessions::start(conn, &sid, user_id, password, &refresh_hash, policy)
             })
@@ -139,7 +139,7 @@ pub async fn signup(
     let stored = hash.clone();
     let user_id = sessions
         .db
-        .run(move |conn| db::users::insert(conn, &username, &stored, Role::User))
+        .write(move |conn| db::users::insert(conn, &username, &stored, Role::User))
         .await
         .map_err(|e| match e {
             DbError::UniqueViolation => ApiError::UsernameTaken,
@@ -212,7 +212,8 @@ pub async fn refresh(
     let presented = hash_refresh_token(&v.finish(presented)?);
     let (successor, successor_hash) = new_refresh_token();
     let policy = **policy;
-    let outcome = db.run(move |conn| db::sessions::rotate(conn, &presented, &successor_hash, policy)).await?;
+    let outcome =
+        db.write(move |conn| db::sessions::rotate(conn, &presented, &successor_hash, policy)).await?;
     let result = match &outcome {
         Refresh::Rotated { .. } => "ok",
         Refresh::Reused { .. } => "reuse",
@@ -263,7 +264,7 @@ pub async fn logout(
     let (user_id, sid, policy) = (claims.user_id, claims.session_id, **policy);
     let which_sid = sid.clone();
     let ended = db
-        .run(move |conn| {
+        .write(move |conn| {
             let which = if all { Sessions::OfUser(user_id) } else { Sessions::One(&which_sid) };
             db::sessions::end(conn, which, policy)
         })

@@ -31,13 +31,15 @@ pub async fn readyz(
     db: web::Data<Db>,
     revocations: web::Data<Revocations>,
 ) -> Result<web::Json<StatusResponse>, ApiError> {
-    db.read(crate::db::ping).await.map_err(|e| {
+    // On the connections kept apart from requests, within a second: a
+    // pool full of requests waiting on a lock must not make this hang.
+    db.read_urgent(crate::db::ping).await.map_err(|e| {
         tracing::warn!(error = %e, "readiness check failed");
-        ApiError::Unavailable
+        ApiError::Unavailable(crate::error::DB_UNREACHABLE)
     })?;
     if !revocations.is_current() {
         tracing::warn!("readiness check failed: revocations not synced within a second");
-        return Err(ApiError::Unavailable);
+        return Err(ApiError::Unavailable(crate::error::NOT_SYNCED));
     }
     Ok(web::Json(StatusResponse { status: "ready" }))
 }

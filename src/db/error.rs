@@ -1,0 +1,131 @@
+//! What the query layer reports upward; diesel's errors stop here, sorted by
+//! what a caller can do about them.
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("unique constraint violated")]
+    UniqueViolation,
+    #[error("foreign key constraint violated")]
+    ForeignKeyViolation,
+    /// The connection failed as a connection (server gone, restarting,
+    /// unreachable): it is not reused.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The database cannot store more (disk or quota full).
+    #[error("database storage full: {0}")]
+    Full(String),
+    /// A lock, statement, pool or writer wait passed the configured bound.
+    #[error("database wait timed out: {0}")]
+    TimedOut(String),
+    /// The transaction conflicted with a concurrent one (serialization
+    /// failure, deadlock, SQLite busy) and was rolled back: running it again
+    /// may succeed.
+    #[error("transaction conflict: {0}")]
+    Conflict(String),
+    /// The database refused the statement for a reason of its own (I/O
+    /// error, read-only, permissions, a table renamed from outside).
+    #[error("database error: {0}")]
+    Failed(String),
+    /// Our bug: a row that does not parse, a query diesel cannot build.
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+impl DbError {
+    /// Whether the database, not the request or our code, is at fault: the
+    /// client should retry later (503).
+    pub fn is_fault(&self) -> bool {
+        matches!(
+            self,
+            Self::Unavailable(_) | Self::Full(_) | Self::TimedOut(_) | Self::Conflict(_) | Self::Failed(_)
+        )
+    }
+}
+
+/// Sorts a database error that diesel leaves as `Unknown`. diesel 2.3 keeps
+/// the SQLSTATE to itself except for the eight codes it maps to kinds
+/// (40001 is one); the rest is told apart by the primary message, which
+/// PostgreSQL words in English unless `lc_messages` says otherwise, and
+/// SQLite always (`sqlite3_errstr`). A message not recognised here is still
+/// a fault (503), only without the retry or the precise detail.
+fn classify_unknown(message: &str) -> DbError {
+    let m = message.to_ascii_lowercase();
+    let has = |needle: &str| m.contains(needle);
+    let message = message.to_string();
+    if has("deadlock detected") || has("database is locked") || has("database table is locked") {
+        // PostgreSQL 40P01; SQLite BUSY/LOCKED past its busy timeout, which
+        // rolled the statement back.
+        DbError::Conflict(message)
+    } else if has("statement timeout") || has("lock timeout") || has("could not obtain lock") {
+        // 57014 query_canceled, 55P03 lock_not_available.
+        DbError::TimedOut(message)
+    } else if has("database or disk is full") || has("no space left on device") || has("disk quota") {
+        // SQLITE_FULL; PostgreSQL 53100 disk_full (ENOSPC, EDQUOT).
+        DbError::Full(message)
+    } else if has("terminating connection") || has("the database system is") || has("server closed") {
+        // 57P01 admin_shutdown, 57P03 cannot_connect_now.
+        DbError::Unavailable(message)
+    } else {
+        DbError::Failed(message)
+    }
+}
+
+impl From<DieselError> for DbError {
+    fn from(e: DieselError) -> Self {
+        use DatabaseErrorKind as Kind;
+        match e {
+            DieselError::DatabaseError(Kind::UniqueViolation, _) => Self::UniqueViolation,
+            DieselError::DatabaseError(Kind::ForeignKeyViolation, _) => Self::ForeignKeyViolation,
+            DieselError::DatabaseError(Kind::SerializationFailure, info) => {
+                Self::Conflict(info.message().to_string())
+            }
+            DieselError::DatabaseError(Kind::ClosedConnection | Kind::UnableToSendCommand, info) => {
+                Self::Unavailable(info.message().to_string())
+            }
+            DieselError::DatabaseError(Kind::ReadOnlyTransaction, info) => {
+                // A failover left us on a standby.
+                Self::Unavailable(info.message().to_string())
+            }
+            DieselError::DatabaseError(_, info) => classify_unknown(info.message()),
+            // A commit that failed: what matters is why the commit did.
+            DieselError::RollbackErrorOnCommit { commit_error, .. } => Self::from(*commit_error),
+            DieselError::BrokenTransactionManager => Self::Unavailable(e.to_string()),
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<r2d2::Error> for DbError {
+    fn from(e: r2d2::Error) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_are_told_apart_by_what_a_caller_can_do() {
+        assert!(matches!(classify_unknown("deadlock detected"), DbError::Conflict(_)));
+        assert!(matches!(classify_unknown("database is locked"), DbError::Conflict(_)));
+        assert!(matches!(classify_unknown("canceling statement due to lock timeout"), DbError::TimedOut(_)));
+        assert!(matches!(
+            classify_unknown("canceling statement due to statement timeout"),
+            DbError::TimedOut(_)
+        ));
+        assert!(matches!(classify_unknown("database or disk is full"), DbError::Full(_)));
+        assert!(matches!(
+            classify_unknown("could not extend file \"base/1/2\": No space left on device"),
+            DbError::Full(_)
+        ));
+        assert!(matches!(
+            classify_unknown("terminating connection due to administrator command"),
+            DbError::Unavailable(_)
+        ));
+        let unknown = classify_unknown("relation \"users\" does not exist");
+        assert!(matches!(unknown, DbError::Failed(_)) && unknown.is_fault());
+        assert!(!DbError::Other("bad row".into()).is_fault());
+    }
+}

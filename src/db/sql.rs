@@ -1,0 +1,67 @@
+//! Small SQL helpers shared by the table modules.
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::query_dsl::methods::LoadQuery;
+use diesel::sqlite::SqliteConnection;
+use diesel::RunQueryDsl;
+
+use super::{DbConn, DbError};
+
+/// The current time as stored: UTC, at the microsecond precision both
+/// backends keep, so a value reads back exactly as written.
+pub(crate) fn now() -> chrono::NaiveDateTime {
+    let now = chrono::Utc::now().naive_utc();
+    chrono::DurationRound::duration_trunc(now, chrono::TimeDelta::microseconds(1)).unwrap_or(now)
+}
+
+/// Loads the rows of a hot read on the concrete connection. Through the
+/// multi-backend wrapper diesel renders a query's SQL text on every call to
+/// find its cached statement; on the concrete connection it finds it by the
+/// query's type (callgrind: 15% of the instructions of `GET /posts/{id}`).
+pub(crate) fn load<'q, Q, U>(conn: &mut DbConn, query: Q) -> Result<Vec<U>, DbError>
+where
+    Q: RunQueryDsl<PgConnection> + RunQueryDsl<SqliteConnection>,
+    Q: LoadQuery<'q, PgConnection, U> + LoadQuery<'q, SqliteConnection, U>,
+{
+    Ok(match conn {
+        DbConn::Pg(pg) => RunQueryDsl::<PgConnection>::load(query, pg)?,
+        DbConn::Sqlite(sqlite) => RunQueryDsl::<SqliteConnection>::load(query, sqlite)?,
+    })
+}
+
+/// Runs a raw statement on PostgreSQL only (row locks SQLite does not need:
+/// its write transactions are already serialized).
+pub(crate) fn pg_only(conn: &mut DbConn, sql: &str) -> Result<(), DbError> {
+    if let DbConn::Pg(pg) = conn {
+        pg.batch_execute(sql)?;
+    }
+    Ok(())
+}
+
+/// A round trip to the database.
+pub fn ping(conn: &mut DbConn) -> Result<(), DbError> {
+    conn.batch_execute("SELECT 1")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::Connection;
+
+    #[test]
+    fn bundled_sqlite_plans_independently_of_bound_values() {
+        // Set in .cargo/config.toml; without it every paginated read is
+        // re-prepared on each execution (see that file).
+        use diesel::sql_types::Text;
+        #[derive(diesel::QueryableByName)]
+        struct CompileOption {
+            #[diesel(sql_type = Text)]
+            compile_options: String,
+        }
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        let options: Vec<CompileOption> =
+            diesel::sql_query("SELECT compile_options FROM pragma_compile_options").load(&mut conn).unwrap();
+        assert!(options.iter().any(|o| o.compile_options == "ENABLE_QPSG"));
+    }
+}

@@ -1,0 +1,122 @@
+//! Where a write becomes durable: one transaction whose commit is checked,
+//! run again when it conflicted with a concurrent one.
+use std::time::{Duration, Instant};
+
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::Connection;
+
+use super::{DbConn, DbError};
+
+/// Runs of a transaction that keeps conflicting, at most.
+const MAX_ATTEMPTS: u32 = 5;
+/// The pause before the first rerun; it doubles with each, with jitter.
+const FIRST_PAUSE: Duration = Duration::from_millis(4);
+
+/// Runs `f` in a transaction and returns its value only once the commit
+/// succeeded. A failed `f` rolls everything back. SQLite takes the write lock
+/// up front (`BEGIN IMMEDIATE`): a deferred transaction that upgrades from
+/// read to write fails with "database is locked" under concurrency.
+/// PostgreSQL callers lock the rows they read (see `users::lock_user`).
+pub(super) fn transaction<T>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    type Tm = <DbConn as Connection>::TransactionManager;
+    match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        DbConn::Pg(_) => Tm::begin_transaction(conn)?,
+    }
+    match f(conn) {
+        Ok(value) => {
+            // The commit can fail too (a full disk, a serialization failure
+            // found at commit): then nothing was stored.
+            Tm::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(e) => {
+            // A rollback that fails leaves the transaction manager broken,
+            // and the pool drops the connection; the first error is the one
+            // worth reporting.
+            if let Err(rollback) = Tm::rollback_transaction(conn) {
+                tracing::warn!(error = %rollback, "rollback failed; dropping the connection");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Runs `attempt` until it does not end in a [`DbError::Conflict`], at most
+/// [`MAX_ATTEMPTS`] times and not past `deadline`, pausing a growing,
+/// jittered while between runs so that the transactions that collided do
+/// not collide again. The last conflict is returned when retries run out.
+pub(super) fn retrying<T>(
+    deadline: Instant,
+    mut attempt: impl FnMut() -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    let mut pause = FIRST_PAUSE;
+    for run in 1.. {
+        match attempt() {
+            Err(DbError::Conflict(e)) if run < MAX_ATTEMPTS => {
+                let jittered = pause.mul_f64(0.5 + f64::from(jitter()) / f64::from(u32::MAX));
+                if Instant::now() + jittered >= deadline {
+                    return Err(DbError::Conflict(e));
+                }
+                tracing::debug!(error = %e, run, "transaction conflicted; running it again");
+                std::thread::sleep(jittered);
+                pause *= 2;
+            }
+            other => return other,
+        }
+    }
+    unreachable!("the loop returns")
+}
+
+fn jitter() -> u32 {
+    getrandom::u32().unwrap_or(u32::MAX / 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflicts_are_retried_a_bounded_number_of_times() {
+        let mut runs = 0;
+        let result: Result<(), _> = retrying(Instant::now() + Duration::from_secs(5), || {
+            runs += 1;
+            Err(DbError::Conflict("40001".into()))
+        });
+        assert!(matches!(result, Err(DbError::Conflict(_))));
+        assert_eq!(runs, MAX_ATTEMPTS);
+    }
+
+    #[test]
+    fn a_conflict_that_clears_is_not_reported() {
+        let mut runs = 0;
+        let result = retrying(Instant::now() + Duration::from_secs(5), || {
+            runs += 1;
+            if runs < 3 {
+                Err(DbError::Conflict("deadlock detected".into()))
+            } else {
+                Ok(runs)
+            }
+        });
+        assert_eq!(result.unwrap(), 3);
+    }
+
+    #[test]
+    fn other_errors_and_a_passed_deadline_end_the_retries() {
+        let mut runs = 0;
+        let result: Result<(), _> = retrying(Instant::now() + Duration::from_secs(5), || {
+            runs += 1;
+            Err(DbError::Full("database or disk is full".into()))
+        });
+        assert!(matches!(result, Err(DbError::Full(_))) && runs == 1);
+        let mut runs = 0;
+        let result: Result<(), _> = retrying(Instant::now(), || {
+            runs += 1;
+            Err(DbError::Conflict("40001".into()))
+        });
+        assert!(matches!(result, Err(DbError::Conflict(_))) && runs == 1);
+    }
+}
