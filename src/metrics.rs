@@ -78,6 +78,8 @@ struct StateCollector {
     open: IntGauge,
     idle: IntGauge,
     lost: IntCounter,
+    faults: IntCounterVec,
+    retries: IntCounter,
     synced: Arc<SyncClock>,
     sync_age: Gauge,
     /// Concurrent scrapes update one at a time (the counter catches up by
@@ -95,6 +97,17 @@ impl StateCollector {
                 "warrant_db_connections_lost_total",
                 "Database connections found dead (server restart, failover, dropped by a proxy)",
             )?,
+            faults: IntCounterVec::new(
+                Opts::new(
+                    "warrant_db_faults_total",
+                    "Database operations answered 503, by kind: unreachable, full, timeout, conflict (after retries), failed",
+                ),
+                &["kind"],
+            )?,
+            retries: IntCounter::new(
+                "warrant_db_retries_total",
+                "Transactions run again after a serialization failure, deadlock or busy database",
+            )?,
             synced,
             sync_age: Gauge::new(
                 "warrant_revocation_sync_age_seconds",
@@ -107,7 +120,15 @@ impl StateCollector {
 
 impl Collector for StateCollector {
     fn desc(&self) -> Vec<&Desc> {
-        [self.open.desc(), self.idle.desc(), self.lost.desc(), self.sync_age.desc()].concat()
+        [
+            self.open.desc(),
+            self.idle.desc(),
+            self.lost.desc(),
+            self.faults.desc(),
+            self.retries.desc(),
+            self.sync_age.desc(),
+        ]
+        .concat()
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
@@ -117,7 +138,21 @@ impl Collector for StateCollector {
         self.idle.set(idle.into());
         // The pool counts; the counter catches up (it only ever grows).
         self.lost.inc_by(self.db.connections_lost().saturating_sub(self.lost.get()));
+        let (faults, retries) = self.db.faults();
+        for (kind, count) in faults {
+            let counter = self.faults.with_label_values(&[kind]);
+            counter.inc_by(count.saturating_sub(counter.get()));
+        }
+        self.retries.inc_by(retries.saturating_sub(self.retries.get()));
         self.sync_age.set(self.synced.age().as_secs_f64());
-        [self.open.collect(), self.idle.collect(), self.lost.collect(), self.sync_age.collect()].concat()
+        [
+            self.open.collect(),
+            self.idle.collect(),
+            self.lost.collect(),
+            self.faults.collect(),
+            self.retries.collect(),
+            self.sync_age.collect(),
+        ]
+        .concat()
     }
 }

@@ -203,6 +203,16 @@ impl Tokens {
         if !typ_ok {
             return Err(TokenError::Invalid("not an access token"));
         }
+        // RFC 7515 §4.1.11: a critical extension we do not understand (we
+        // understand none) makes the token invalid. An unencoded payload
+        // (RFC 7797 `b64: false`) would be verified over other bytes than a
+        // client reads.
+        if header.crit.is_some() {
+            return Err(TokenError::Invalid("unsupported critical header parameter"));
+        }
+        if header.extras.get::<serde_json::Value>("b64").ok().flatten().is_some_and(|b64| b64 != true) {
+            return Err(TokenError::Invalid("unencoded payloads are not accepted"));
+        }
         let key = keys.verifying(header.kid.as_deref()).ok_or(TokenError::Invalid("unknown signing key"))?;
         let claims = decode::<Claims>(token, key, &self.validation)
             .map_err(|e| match e.kind() {
@@ -219,6 +229,9 @@ impl Tokens {
         // A token lives at most the configured lifetime, even one signed
         // under a longer one: revocations are kept only that long (plus
         // leeway), so a lowered WARRANT_ACCESS_TTL must bind older tokens too.
+        if claims.iat > chrono::Utc::now().timestamp().saturating_add(LEEWAY_SECS as i64) {
+            return Err(TokenError::Invalid("issued in the future"));
+        }
         let lifetime_end = claims.iat.saturating_add(self.ttl_secs);
         let mut access = AccessClaims::try_from(claims)?;
         access.expires_at = access.expires_at.min(lifetime_end);

@@ -32,14 +32,22 @@ pub enum DbError {
     Other(String),
 }
 
+/// The kinds of database fault, as the metrics label them.
+pub const FAULT_KINDS: [&str; 5] = ["unreachable", "full", "timeout", "conflict", "failed"];
+
 impl DbError {
-    /// Whether the database, not the request or our code, is at fault: the
-    /// client should retry later (503).
-    pub fn is_fault(&self) -> bool {
-        matches!(
-            self,
-            Self::Unavailable(_) | Self::Full(_) | Self::TimedOut(_) | Self::Conflict(_) | Self::Failed(_)
-        )
+    /// Which of [`FAULT_KINDS`] this is, when the database, not the request
+    /// or our code, is at fault: the client should retry later (503).
+    pub fn fault_kind(&self) -> Option<&'static str> {
+        let kind = match self {
+            Self::Unavailable(_) => 0,
+            Self::Full(_) => 1,
+            Self::TimedOut(_) => 2,
+            Self::Conflict(_) => 3,
+            Self::Failed(_) => 4,
+            Self::UniqueViolation | Self::ForeignKeyViolation | Self::Other(_) => return None,
+        };
+        Some(FAULT_KINDS[kind])
     }
 }
 
@@ -125,7 +133,7 @@ mod tests {
             DbError::Unavailable(_)
         ));
         let unknown = classify_unknown("relation \"users\" does not exist");
-        assert!(matches!(unknown, DbError::Failed(_)) && unknown.is_fault());
-        assert!(!DbError::Other("bad row".into()).is_fault());
+        assert_eq!(unknown.fault_kind(), Some("failed"));
+        assert_eq!(DbError::Other("bad row".into()).fault_kind(), None);
     }
 }

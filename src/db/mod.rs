@@ -10,6 +10,7 @@ pub mod sessions;
 mod sql;
 mod time;
 mod transaction;
+mod turns;
 mod url;
 pub mod users;
 

@@ -12,7 +12,9 @@ use diesel::sqlite::SqliteConnection;
 use diesel::Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
+use super::error::FAULT_KINDS;
 use super::transaction::{retrying, transaction};
+use super::turns::AccountTurns;
 use super::url::with_connect_timeout;
 use super::{Backend, DatabaseUrl, DbError};
 
@@ -149,6 +151,9 @@ pub struct Db {
     /// How long any one operation may wait on the database.
     bound: Duration,
     last_loss: Arc<LastLoss>,
+    faults: Arc<Faults>,
+    /// Writes for one account take at most a quarter of the pool.
+    turns: Arc<AccountTurns>,
     /// SQLite takes one writer at a time. Two of our connections writing at
     /// once made the second wait in SQLite's busy handler, which sleeps
     /// 1–100 ms between retries (POST /posts p99 of 150–250 ms at 64
@@ -177,6 +182,23 @@ impl LastLoss {
     fn suspects(&self, last_used: Instant) -> bool {
         let nanos = self.nanos.load(Ordering::Relaxed);
         nanos != 0 && last_used <= self.origin + Duration::from_nanos(nanos)
+    }
+}
+
+/// Database faults met by requests, by kind, and conflicts run again.
+#[derive(Default)]
+struct Faults {
+    by_kind: [AtomicU64; FAULT_KINDS.len()],
+    retried: AtomicU64,
+}
+
+impl Faults {
+    fn count<T>(&self, result: Result<T, DbError>) -> Result<T, DbError> {
+        if let Some(kind) = result.as_ref().err().and_then(DbError::fault_kind) {
+            let index = FAULT_KINDS.iter().position(|k| *k == kind).unwrap_or(0);
+            self.by_kind[index].fetch_add(1, Ordering::Relaxed);
+        }
+        result
     }
 }
 
@@ -215,6 +237,8 @@ impl Db {
             backend: url.backend(),
             bound,
             last_loss,
+            faults: Arc::default(),
+            turns: AccountTurns::new(max_size as usize / 4),
             sqlite_writer: Arc::default(),
         })
     }
@@ -228,6 +252,15 @@ impl Db {
     /// Connections found dead since the pool opened (for metrics).
     pub fn connections_lost(&self) -> u64 {
         self.last_loss.count.load(Ordering::Relaxed)
+    }
+
+    /// Operations that ended in a database fault, by kind (see
+    /// [`FAULT_KINDS`]), and transactions run again after a conflict, since
+    /// the pool opened (for metrics).
+    pub fn faults(&self) -> ([(&'static str, u64); FAULT_KINDS.len()], u64) {
+        let by_kind =
+            std::array::from_fn(|i| (FAULT_KINDS[i], self.faults.by_kind[i].load(Ordering::Relaxed)));
+        (by_kind, self.faults.retried.load(Ordering::Relaxed))
     }
 
     /// Applies pending migrations for this backend; returns how many ran.
@@ -258,6 +291,10 @@ impl Db {
     /// it waits its turn behind this process's other writers first. For the
     /// command line and startup; request handlers use [`Db::write`].
     pub fn write_blocking<T>(&self, f: impl FnMut(&mut DbConn) -> Result<T, DbError>) -> Result<T, DbError> {
+        self.faults.count(self.write_within(f))
+    }
+
+    fn write_within<T>(&self, mut f: impl FnMut(&mut DbConn) -> Result<T, DbError>) -> Result<T, DbError> {
         let deadline = Instant::now() + self.bound;
         // Taken before the connection, so a queued writer holds none.
         let _turn = match self.backend {
@@ -267,8 +304,9 @@ impl Db {
             Backend::Postgres => None,
         };
         let mut pooled = self.checkout(&self.pool, deadline)?;
-        let mut f = f;
-        retrying(deadline, || self.run_on(&mut pooled, |conn| transaction(conn, &mut f)))
+        retrying(deadline, &self.faults.retried, || {
+            self.run_on(&mut pooled, |conn| transaction(conn, &mut f))
+        })
     }
 
     /// Runs a read (no writes in `f`) on the current thread. It is safe to
@@ -276,7 +314,7 @@ impl Db {
     /// restarted, a proxy dropped it) it runs once more on another, and a
     /// conflict is retried like a write's.
     pub fn read_blocking<T>(&self, f: impl Fn(&mut DbConn) -> Result<T, DbError>) -> Result<T, DbError> {
-        self.read_on(&self.pool, Instant::now() + self.bound, f)
+        self.faults.count(self.read_on(&self.pool, Instant::now() + self.bound, f))
     }
 
     fn read_on<T>(
@@ -287,7 +325,7 @@ impl Db {
     ) -> Result<T, DbError> {
         // Reads never take the writers' turn: WAL lets them run beside a write.
         let mut pooled = self.checkout(pool, deadline)?;
-        let result = retrying(deadline, || self.run_on(&mut pooled, &f));
+        let result = retrying(deadline, &self.faults.retried, || self.run_on(&mut pooled, &f));
         match result {
             Err(DbError::Unavailable(e)) => {
                 drop(pooled);
@@ -344,6 +382,18 @@ impl Db {
     {
         let db = self.clone();
         offload(move || db.write_blocking(f)).await
+    }
+
+    /// [`Db::write`] on behalf of `account`, whose rows it may wait on:
+    /// after the account's earlier writes beyond its share of the pool (see
+    /// `turns`), within the bound.
+    pub async fn write_for<T, F>(&self, account: i64, f: F) -> Result<T, DbError>
+    where
+        F: FnMut(&mut DbConn) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let _turn = self.faults.count(self.turns.take(account, self.bound).await)?;
+        self.write(f).await
     }
 
     /// Runs a read (no writes in `f`) on the blocking thread pool (see

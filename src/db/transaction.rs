@@ -1,5 +1,6 @@
 //! Where a write becomes durable: one transaction whose commit is checked,
 //! run again when it conflicted with a concurrent one.
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
@@ -8,9 +9,11 @@ use diesel::Connection;
 use super::{DbConn, DbError};
 
 /// Runs of a transaction that keeps conflicting, at most.
-const MAX_ATTEMPTS: u32 = 5;
-/// The pause before the first rerun; it doubles with each, with jitter.
-const FIRST_PAUSE: Duration = Duration::from_millis(4);
+const MAX_ATTEMPTS: u32 = 10;
+/// The pause before the first rerun; it doubles with each, with jitter, up
+/// to [`MAX_PAUSE`] (about a second in all).
+const FIRST_PAUSE: Duration = Duration::from_millis(5);
+const MAX_PAUSE: Duration = Duration::from_millis(200);
 
 /// Runs `f` in a transaction and returns its value only once the commit
 /// succeeded. A failed `f` rolls everything back. SQLite takes the write lock
@@ -49,8 +52,10 @@ pub(super) fn transaction<T>(
 /// [`MAX_ATTEMPTS`] times and not past `deadline`, pausing a growing,
 /// jittered while between runs so that the transactions that collided do
 /// not collide again. The last conflict is returned when retries run out.
+/// Each rerun is counted in `reruns`.
 pub(super) fn retrying<T>(
     deadline: Instant,
+    reruns: &AtomicU64,
     mut attempt: impl FnMut() -> Result<T, DbError>,
 ) -> Result<T, DbError> {
     let mut pause = FIRST_PAUSE;
@@ -63,7 +68,8 @@ pub(super) fn retrying<T>(
                 }
                 tracing::debug!(error = %e, run, "transaction conflicted; running it again");
                 std::thread::sleep(jittered);
-                pause *= 2;
+                reruns.fetch_add(1, Ordering::Relaxed);
+                pause = (pause * 2).min(MAX_PAUSE);
             }
             other => return other,
         }
@@ -82,10 +88,11 @@ mod tests {
     #[test]
     fn conflicts_are_retried_a_bounded_number_of_times() {
         let mut runs = 0;
-        let result: Result<(), _> = retrying(Instant::now() + Duration::from_secs(5), || {
-            runs += 1;
-            Err(DbError::Conflict("40001".into()))
-        });
+        let result: Result<(), _> =
+            retrying(Instant::now() + Duration::from_secs(5), &AtomicU64::new(0), || {
+                runs += 1;
+                Err(DbError::Conflict("40001".into()))
+            });
         assert!(matches!(result, Err(DbError::Conflict(_))));
         assert_eq!(runs, MAX_ATTEMPTS);
     }
@@ -93,7 +100,7 @@ mod tests {
     #[test]
     fn a_conflict_that_clears_is_not_reported() {
         let mut runs = 0;
-        let result = retrying(Instant::now() + Duration::from_secs(5), || {
+        let result = retrying(Instant::now() + Duration::from_secs(5), &AtomicU64::new(0), || {
             runs += 1;
             if runs < 3 {
                 Err(DbError::Conflict("deadlock detected".into()))
@@ -107,13 +114,14 @@ mod tests {
     #[test]
     fn other_errors_and_a_passed_deadline_end_the_retries() {
         let mut runs = 0;
-        let result: Result<(), _> = retrying(Instant::now() + Duration::from_secs(5), || {
-            runs += 1;
-            Err(DbError::Full("database or disk is full".into()))
-        });
+        let result: Result<(), _> =
+            retrying(Instant::now() + Duration::from_secs(5), &AtomicU64::new(0), || {
+                runs += 1;
+                Err(DbError::Full("database or disk is full".into()))
+            });
         assert!(matches!(result, Err(DbError::Full(_))) && runs == 1);
         let mut runs = 0;
-        let result: Result<(), _> = retrying(Instant::now(), || {
+        let result: Result<(), _> = retrying(Instant::now(), &AtomicU64::new(0), || {
             runs += 1;
             Err(DbError::Conflict("40001".into()))
         });

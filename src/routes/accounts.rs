@@ -104,7 +104,7 @@ impl SessionStarter {
         let (sid, policy) = (session_id.clone(), self.policy);
         let Started { user, evicted } = self
             .db
-            .write(move |conn| {
+            .write_for(user_id, move |conn| {
                 let password = CheckedPassword { hash: &password_hash, renewed: renewed.as_deref() };
                 db::sessions::start(conn, &sid, user_id, password, &refresh_hash, policy)
             })
@@ -264,7 +264,7 @@ pub async fn logout(
     let (user_id, sid, policy) = (claims.user_id, claims.session_id, **policy);
     let which_sid = sid.clone();
     let ended = db
-        .write(move |conn| {
+        .write_for(user_id, move |conn| {
             let which = if all { Sessions::OfUser(user_id) } else { Sessions::One(&which_sid) };
             db::sessions::end(conn, which, policy)
         })

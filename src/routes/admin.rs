@@ -95,7 +95,7 @@ pub async fn update_user_role(
     let (id, policy) = (id.into_inner(), **policy);
     let by = admin.0.id();
     let (user, ended) =
-        admin_change(db.write(move |conn| db::users::set_role(conn, by, id, role, policy)).await?)?;
+        admin_change(db.write_for(id, move |conn| db::users::set_role(conn, by, id, role, policy)).await?)?;
     revocations.add_local(&ended, policy);
     tracing::info!(target: AUDIT, event = "role_changed", user_id = id, by, role = %role,
         sessions_ended = ended.len());
@@ -117,7 +117,7 @@ pub async fn delete_user(
 ) -> Result<HttpResponse, ApiError> {
     let (id, policy) = (id.into_inner(), **policy);
     let by = admin.0.id();
-    let ended = admin_change(db.write(move |conn| db::users::delete(conn, by, id, policy)).await?)?;
+    let ended = admin_change(db.write_for(id, move |conn| db::users::delete(conn, by, id, policy)).await?)?;
     revocations.add_local(&ended, policy);
     tracing::info!(target: AUDIT, event = "user_deleted", user_id = id, by,
         sessions_ended = ended.len());

@@ -79,7 +79,9 @@ pub async fn create_post(
     let content = body.into_inner().parse()?;
     let AuthUser(claims) = user;
     let post = db
-        .write(move |conn| db::posts::insert(conn, claims.user_id, &claims.username, &content))
+        .write_for(claims.user_id, move |conn| {
+            db::posts::insert(conn, claims.user_id, &claims.username, &content)
+        })
         .await
         .map_err(|e| match e {
             // The account was deleted after this token was issued.
@@ -123,7 +125,10 @@ pub async fn update_post(
     if !may_edit_post(post.author_id, actor) {
         return Err(ApiError::Forbidden("only the author may edit a post"));
     }
-    let post = db.write(move |conn| db::posts::update_content(conn, id, &content)).await?.ok_or(NO_POST)?;
+    let post = db
+        .write_for(actor.user_id, move |conn| db::posts::update_content(conn, id, &content))
+        .await?
+        .ok_or(NO_POST)?;
     Ok(web::Json(post.into()))
 }
 
@@ -143,7 +148,7 @@ pub async fn delete_post(
         return Err(ApiError::Forbidden("only the author or an admin may delete a post"));
     }
     let as_admin = deletes_as_admin(post.author_id, actor).then_some(actor.user_id);
-    db.write(move |conn| db::posts::delete(conn, id, as_admin))
+    db.write_for(actor.user_id, move |conn| db::posts::delete(conn, id, as_admin))
         .await?
         // The role ended (on any instance) after this token was issued.
         .map_err(|NoLongerAdmin| ApiError::TokenRevoked)?;

@@ -1,10 +1,12 @@
 //! Black-box tests: the real app on port 0, real HTTP, a fresh database per
 //! test, on SQLite and (when `TEST_DATABASE_URL` is set) PostgreSQL.
+mod binary;
 mod helpers;
 
 mod accounts;
 mod admin;
 mod errors;
+mod faults;
 mod health;
 mod openapi;
 mod ops;

@@ -1,67 +1,19 @@
 //! Operations: metrics, CORS, logs, health checks and graceful shutdown.
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::json;
 
+use crate::binary::{serve, Running};
 use crate::helpers::{backend_test, metric, spawn_app, spawn_app_with, Backend, TestApp, TestDb, PASSWORD};
-
-/// A child process killed when dropped, so a failing test leaves nothing behind.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl std::ops::Deref for Server {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Server {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-/// The real binary serving, with its base URL, its `listening on` log line
-/// and the rest of its log.
-struct Running {
-    server: Server,
-    base: String,
-    listening: String,
-    stderr: std::process::ChildStderr,
-}
 
 /// Starts the real binary on a fresh SQLite file under `dir`.
 fn spawn_binary(dir: &tempfile::TempDir, envs: &[(&str, &str)]) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_warrant"))
-        .arg("serve")
-        .env_clear()
-        .env("DATABASE_URL", dir.path().join("w.db"))
-        .env("WARRANT_BIND", "127.0.0.1:0")
-        .envs(envs.iter().copied())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("warrant starts");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    let base = loop {
-        line.clear();
-        assert!(stderr.read_line(&mut line).expect("log line") > 0, "exited before listening");
-        if let Some(at) = line.find("listening on http://") {
-            let rest = &line[at + "listening on ".len()..];
-            break rest.split(|c: char| c.is_whitespace() || c == '"').next().unwrap().to_string();
-        }
-    };
-    Running { server: Server(child), base, listening: line, stderr: stderr.into_inner() }
+    let mut command = Command::new(env!("CARGO_BIN_EXE_warrant"));
+    command.arg("serve").env_clear().env("DATABASE_URL", dir.path().join("w.db")).envs(envs.iter().copied());
+    serve(command)
 }
 
 backend_test! {

@@ -132,6 +132,48 @@ backend_test! {
         }
     }
 
+    async fn tokens_with_a_critical_extension_an_unencoded_payload_or_a_future_iat_are_invalid(backend: Backend) {
+        let (_dir, paths, pems) = key_files(1);
+        let app = spawn_app_with(backend, |c| c.jwt = JwtConfig::EdDsa { key_files: Some(paths) }).await;
+        let alice = app.signup("alice").await;
+        let kid = kid_of(&alice.token);
+        let signed_with = |edit: &dyn Fn(&mut Header), claims: &Value| {
+            let mut header = Header::new(Algorithm::EdDSA);
+            header.typ = Some("at+jwt".into());
+            header.kid = Some(kid.clone());
+            edit(&mut header);
+            encode(&header, claims, &EncodingKey::from_ed_pem(pems[0].as_bytes()).unwrap()).unwrap()
+        };
+        let good = claims(alice.id);
+        app.get("/check_session", &signed_with(&|_| {}, &good)).await.assert_status(200);
+        let b64_true = signed_with(&|h| h.extras.insert("b64", true), &good);
+        app.get("/check_session", &b64_true).await.assert_status(200);
+        let now = chrono::Utc::now().timestamp();
+        let cases: Vec<(&str, String)> = vec![
+            ("crit naming a claim", signed_with(&|h| h.crit = Some(vec!["exp".into()]), &good)),
+            ("crit naming an extension", signed_with(&|h| {
+                h.crit = Some(vec!["http://example.com/ext".into()]);
+                h.extras.insert("http://example.com/ext", true);
+            }, &good)),
+            ("b64 false", signed_with(&|h| {
+                h.crit = None;
+                h.extras.insert("b64", false);
+            }, &good)),
+            ("b64 false, critical", signed_with(&|h| {
+                h.crit = Some(vec!["b64".into()]);
+                h.extras.insert("b64", false);
+            }, &good)),
+            ("iat in the future", signed_with(&|_| {}, &with(&good, "iat", json!(now + 3600)))),
+        ];
+        for (case, token) in cases {
+            let res = app.get("/check_session", &token).await;
+            assert_eq!(res.status, 401, "{case}: {}", res.body);
+            res.assert_problem(401, "invalid_token");
+        }
+        let within_leeway = signed_with(&|_| {}, &with(&good, "iat", json!(now + 10)));
+        app.get("/check_session", &within_leeway).await.assert_status(200);
+    }
+
     async fn expired_tokens_get_token_expired_beyond_the_leeway(backend: Backend) {
         let (_dir, paths, pems) = key_files(1);
         let app = spawn_app_with(backend, |c| c.jwt = JwtConfig::EdDsa { key_files: Some(paths) }).await;
