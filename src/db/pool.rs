@@ -291,16 +291,21 @@ impl Db {
     /// it waits its turn behind this process's other writers first. For the
     /// command line and startup; request handlers use [`Db::write`].
     pub fn write_blocking<T>(&self, f: impl FnMut(&mut DbConn) -> Result<T, DbError>) -> Result<T, DbError> {
-        self.faults.count(self.write_within(f))
+        self.faults.count(self.write_until(Instant::now() + self.bound, f))
     }
 
-    fn write_within<T>(&self, mut f: impl FnMut(&mut DbConn) -> Result<T, DbError>) -> Result<T, DbError> {
-        let deadline = Instant::now() + self.bound;
+    fn write_until<T>(
+        &self,
+        deadline: Instant,
+        mut f: impl FnMut(&mut DbConn) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
         // Taken before the connection, so a queued writer holds none.
         let _turn = match self.backend {
-            Backend::Sqlite => Some(self.sqlite_writer.try_lock_until(deadline).ok_or_else(|| {
-                DbError::TimedOut(format!("no turn to write within {} ms", self.bound.as_millis()))
-            })?),
+            Backend::Sqlite => Some(
+                self.sqlite_writer
+                    .try_lock_until(deadline)
+                    .ok_or_else(|| DbError::TimedOut("no turn to write before the deadline".into()))?,
+            ),
             Backend::Postgres => None,
         };
         let mut pooled = self.checkout(&self.pool, deadline)?;
@@ -380,8 +385,16 @@ impl Db {
         F: FnMut(&mut DbConn) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
+        self.write_until_async(Instant::now() + self.bound, f).await
+    }
+
+    async fn write_until_async<T, F>(&self, deadline: Instant, f: F) -> Result<T, DbError>
+    where
+        F: FnMut(&mut DbConn) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
         let db = self.clone();
-        offload(move || db.write_blocking(f)).await
+        offload(move || db.faults.count(db.write_until(deadline, f))).await
     }
 
     /// [`Db::write`] on behalf of `account`, whose rows it may wait on:
@@ -392,8 +405,11 @@ impl Db {
         F: FnMut(&mut DbConn) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
+        // One deadline for the turn and the write: the request as a whole
+        // is answered within the bound.
+        let deadline = Instant::now() + self.bound;
         let _turn = self.faults.count(self.turns.take(account, self.bound).await)?;
-        self.write(f).await
+        self.write_until_async(deadline, f).await
     }
 
     /// Runs a read (no writes in `f`) on the blocking thread pool (see
