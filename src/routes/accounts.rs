@@ -119,7 +119,9 @@ impl SessionStarter {
     }
 }
 
-/// `POST /signup`: a new account, always role `user`, and its first session.
+/// Create an account and its first session
+///
+/// The account's role is always `user`.
 #[utoipa::path(post, path = "/signup", tag = "accounts", request_body = CredentialsRequest,
     responses((status = 201, description = "Account created; first token pair", body = TokenResponse),
         (status = 400, response = Problem), (status = 413, response = Problem), (status = 415, response = Problem),
@@ -151,8 +153,10 @@ pub async fn signup(
     Ok(response)
 }
 
-/// `POST /login`: an unknown name, a name that breaks the rules and a wrong
-/// password all cost one argon2 verify and get the same answer.
+/// Log in: a new session
+///
+/// An unknown name, a name that breaks the rules and a wrong password all
+/// cost one argon2 verify and get the same answer.
 #[utoipa::path(post, path = "/login", tag = "accounts", request_body = CredentialsRequest,
     responses((status = 200, description = "A new session's token pair", body = TokenResponse),
         (status = 400, response = Problem), (status = 401, response = Problem), (status = 413, response = Problem),
@@ -192,8 +196,10 @@ pub async fn login(
     }
 }
 
-/// `POST /refresh`: trades a live refresh token for a new pair. A token that
-/// was already used ends its whole session.
+/// Trade a refresh token for a new token pair
+///
+/// The refresh token rotates; one that was already used ends its whole
+/// session.
 #[utoipa::path(post, path = "/refresh", tag = "accounts", request_body = RefreshRequest,
     responses((status = 200, description = "The rotated token pair", body = TokenResponse),
         (status = 400, response = Problem), (status = 401, response = Problem), (status = 413, response = Problem),
@@ -234,9 +240,10 @@ pub async fn refresh(
     }
 }
 
-/// `DELETE /logout[?scope=all]`: ends this session, or every session of the
-/// user. Idempotent: a token whose session already ended still gets 204 for
-/// its own session (but 401 for `scope=all`).
+/// End this session, or every session of the user
+///
+/// Idempotent: a token whose session already ended still gets 204 for its
+/// own session (but 401 for `scope=all`).
 #[utoipa::path(delete, path = "/logout", tag = "accounts", params(LogoutQuery), security(("bearer" = [])),
     responses((status = 204, description = "Session(s) ended"),
         (status = 401, response = Problem), (status = 422, response = Problem)))]
@@ -274,7 +281,7 @@ pub async fn logout(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `GET /check_session`: the account the token belongs to.
+/// The account the token belongs to
 #[utoipa::path(get, path = "/check_session", tag = "accounts", security(("bearer" = [])),
     responses((status = 200, description = "The caller's account", body = UserResponse),
         (status = 401, response = Problem)))]

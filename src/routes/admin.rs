@@ -23,11 +23,16 @@ pub struct ListUsersQuery {
     cursor: Option<String>,
 }
 
-/// An account with its number of posts.
+/// An account with its number of posts. The fields of a user, spelled out:
+/// a flattened one renders as "any & object" in the docs page.
 #[derive(Serialize, ToSchema)]
 pub struct AdminUserResponse {
-    #[serde(flatten)]
-    user: UserResponse,
+    id: i64,
+    username: String,
+    #[schema(example = "user")]
+    role: &'static str,
+    #[serde(serialize_with = "super::wire::rfc3339")]
+    created_at: chrono::DateTime<chrono::Utc>,
     post_count: i64,
 }
 
@@ -51,7 +56,7 @@ fn admin_change<T>(change: AdminChange<T>) -> Result<T, ApiError> {
     }
 }
 
-/// `GET /admin/users`: oldest first, with post counts.
+/// List accounts, oldest first, with their post counts
 #[utoipa::path(get, path = "/admin/users", tag = "admin", params(ListUsersQuery), security(("bearer" = [])),
     responses((status = 200, description = "A page of users, oldest first", body = Page<AdminUserResponse>),
         (status = 401, response = Problem), (status = 403, response = Problem), (status = 422, response = Problem)))]
@@ -70,11 +75,19 @@ pub async fn list_users(
         rows,
         limit as usize,
         |(u, _)| u.id,
-        |(user, post_count)| AdminUserResponse { user: user.into(), post_count },
+        |(user, post_count)| AdminUserResponse {
+            id: user.id,
+            username: user.username,
+            role: user.role.as_str(),
+            created_at: user.created_at,
+            post_count,
+        },
     )))
 }
 
-/// `PATCH /admin/users/{id}`: sets the role; never leaves zero admins.
+/// Set an account's role
+///
+/// A change ends the account's sessions; it never leaves zero admins.
 #[utoipa::path(patch, path = "/admin/users/{id}", tag = "admin", params(("id" = i64, Path, description = "User id")),
     request_body = RoleRequest, security(("bearer" = [])),
     responses((status = 200, description = "Updated; a changed role ends the user's sessions", body = UserResponse),
@@ -102,7 +115,7 @@ pub async fn update_user_role(
     Ok(web::Json(user.into()))
 }
 
-/// `DELETE /admin/users/{id}`: the account, its posts and its sessions.
+/// Delete an account, its posts and its sessions
 #[utoipa::path(delete, path = "/admin/users/{id}", tag = "admin", params(("id" = i64, Path, description = "User id")),
     security(("bearer" = [])),
     responses((status = 204, description = "Deleted with their posts; sessions revoked"),

@@ -15,15 +15,17 @@ pub struct StatusResponse {
     status: &'static str,
 }
 
-/// `GET /healthz`: the process is up.
+/// Liveness: the process is up
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses((status = 200, description = "The process is up", body = StatusResponse)))]
 pub async fn healthz() -> web::Json<StatusResponse> {
     web::Json(StatusResponse { status: "ok" })
 }
 
-/// `GET /readyz`: the database answers, and this instance knows every
-/// session ended more than a second ago (its revocation sync keeps up).
+/// Readiness: the database answers and revocations are current
+///
+/// This instance knows every session ended more than a second ago (its
+/// revocation sync keeps up).
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, description = "Ready to serve", body = StatusResponse),
         (status = 503, response = Problem)))]
@@ -44,8 +46,9 @@ pub async fn readyz(
     Ok(web::Json(StatusResponse { status: "ready" }))
 }
 
-/// `GET /.well-known/jwks.json`: the JWK Set other services verify our
-/// tokens with (RFC 7517); empty under HS256.
+/// The public keys that verify our tokens
+///
+/// An RFC 7517 JWK Set; empty under HS256.
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "operations",
     responses((status = 200, description = "RFC 7517 JWK Set, cacheable for 600 s", body = Object,
         example = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",

@@ -96,7 +96,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::get().to(|| async { HttpResponse::Found().insert_header(("location", "/docs/")).finish() }),
         ))
         // Swagger UI's assets are compiled into the binary: no CDN, works offline.
-        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi()))
+        .service(SwaggerUi::new("/docs/{tail}*").url("/openapi.json", ApiDoc::openapi()))
         // GET of these is answered before routing (by the metrics middleware
         // and the GET-only resource above); other methods get the 405.
         .service(resource("/openapi.json"))

@@ -42,7 +42,9 @@ pub struct ListPostsQuery {
 
 const NO_POST: ApiError = ApiError::NotFound("no such post");
 
-/// `GET /posts`: newest first, keyset-paginated, optionally by one author.
+/// List posts, newest first
+///
+/// Keyset-paginated, optionally by one author.
 #[utoipa::path(get, path = "/posts", tag = "posts", params(ListPostsQuery), security(("bearer" = [])),
     responses((status = 200, description = "A page of posts, newest first", body = Page<PostResponse>),
         (status = 401, response = Problem), (status = 422, response = Problem)))]
@@ -66,7 +68,7 @@ pub async fn list_posts(
     Ok(web::Json(Page::from_rows(rows, limit as usize, |p| p.id, PostResponse::from)))
 }
 
-/// `POST /posts`: owned by the caller.
+/// Create a post, owned by the caller
 #[utoipa::path(post, path = "/posts", tag = "posts", request_body = PostRequest, security(("bearer" = [])),
     responses((status = 201, description = "Created", body = PostResponse),
         (status = 400, response = Problem), (status = 401, response = Problem), (status = 413, response = Problem),
@@ -91,7 +93,7 @@ pub async fn create_post(
     Ok(HttpResponse::Created().json(PostResponse::from(post)))
 }
 
-/// `GET /posts/{id}`.
+/// One post
 #[utoipa::path(get, path = "/posts/{id}", tag = "posts", params(("id" = i64, Path, description = "Post id")),
     security(("bearer" = [])),
     responses((status = 200, description = "The post", body = PostResponse),
@@ -106,7 +108,7 @@ pub async fn get_post(
     Ok(web::Json(post.into()))
 }
 
-/// `PATCH /posts/{id}`: the author only.
+/// Edit a post (its author only)
 #[utoipa::path(patch, path = "/posts/{id}", tag = "posts", params(("id" = i64, Path, description = "Post id")),
     request_body = PostRequest, security(("bearer" = [])),
     responses((status = 200, description = "Updated", body = PostResponse),
@@ -132,7 +134,7 @@ pub async fn update_post(
     Ok(web::Json(post.into()))
 }
 
-/// `DELETE /posts/{id}`: the author or an admin.
+/// Delete a post (its author or an admin)
 #[utoipa::path(delete, path = "/posts/{id}", tag = "posts", params(("id" = i64, Path, description = "Post id")),
     security(("bearer" = [])),
     responses((status = 204, description = "Deleted"),

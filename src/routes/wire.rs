@@ -31,7 +31,7 @@ impl From<User> for UserResponse {
 /// fraction digits as needed), built in one piece: chrono's version streams
 /// it to serde_json a character at a time, each escaped separately, which
 /// was a visible share of a 20-post page.
-fn rfc3339<S: Serializer>(time: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+pub(super) fn rfc3339<S: Serializer>(time: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&time.to_rfc3339_opts(SecondsFormat::AutoSi, true))
 }
 

@@ -216,7 +216,7 @@ backend_test! {
 }
 
 #[actix_web::test]
-#[cfg_attr(not(pg_tests), ignore = "set TEST_DATABASE_URL to also run on PostgreSQL")]
+#[ignore = "PostgreSQL: TEST_DATABASE_URL=postgres://… cargo test -- --include-ignored"]
 async fn usernames_ignore_case_the_same_way_whatever_the_databases_locale() {
     // In a Turkish locale lower('I') is 'ı', not 'i': compared under the
     // database's collation, "Ivan" could never log in as "ivan".

@@ -81,7 +81,7 @@ backend_test! {
 }
 
 #[actix_web::test]
-#[cfg_attr(not(pg_tests), ignore = "set TEST_DATABASE_URL to also run on PostgreSQL")]
+#[ignore = "PostgreSQL: TEST_DATABASE_URL=postgres://… cargo test -- --include-ignored"]
 async fn a_demoted_admin_loses_admin_writes_at_once_on_every_instance() {
     // B learns of the ended session within the sync interval; a stolen admin
     // token firing deletions at B must not get that long.

@@ -174,7 +174,7 @@ async fn postgres_app(tweak: impl FnOnce(&mut warrant::config::Config), prepare:
 }
 
 #[actix_web::test]
-#[cfg_attr(not(pg_tests), ignore = "set TEST_DATABASE_URL to also run on PostgreSQL")]
+#[ignore = "PostgreSQL: TEST_DATABASE_URL=postgres://… cargo test -- --include-ignored"]
 async fn a_row_lock_held_elsewhere_gets_that_accounts_writes_503_within_the_bound_and_leaves_others_alone() {
     let app = postgres_app(
         |c| {
@@ -256,7 +256,7 @@ async fn a_write_lock_held_by_another_process_on_sqlite_gets_writes_503_within_t
 }
 
 #[actix_web::test]
-#[cfg_attr(not(pg_tests), ignore = "set TEST_DATABASE_URL to also run on PostgreSQL")]
+#[ignore = "PostgreSQL: TEST_DATABASE_URL=postgres://… cargo test -- --include-ignored"]
 async fn serializable_isolation_with_concurrent_refreshes_logins_and_posts_on_one_user_gives_no_500() {
     let app =
         postgres_app(|_| {}, &["ALTER DATABASE {db} SET default_transaction_isolation = 'serializable'"])
@@ -297,7 +297,7 @@ async fn serializable_isolation_with_concurrent_refreshes_logins_and_posts_on_on
 }
 
 #[actix_web::test]
-#[cfg_attr(not(pg_tests), ignore = "set TEST_DATABASE_URL to also run on PostgreSQL")]
+#[ignore = "PostgreSQL: TEST_DATABASE_URL=postgres://… cargo test -- --include-ignored"]
 async fn revocations_committed_late_or_with_scattered_ids_reach_every_instance_within_a_second() {
     // Sequences with a cache hand each connection its own block of ids (as
     // distributed engines do): ids no longer arrive in commit order.
@@ -417,7 +417,7 @@ impl Drop for PrivatePostgres {
 }
 
 #[actix_web::test]
-#[cfg_attr(not(pg_tests), ignore = "set TEST_DATABASE_URL to also run on PostgreSQL")]
+#[ignore = "PostgreSQL: TEST_DATABASE_URL=postgres://… cargo test -- --include-ignored"]
 async fn postgres_stopped_and_restarted_under_load_gives_503s_then_recovers_with_every_acknowledged_write() {
     let Some(pg) = PrivatePostgres::start() else {
         eprintln!("skipped: no PostgreSQL server binaries under /usr/lib/postgresql");

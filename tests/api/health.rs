@@ -14,7 +14,7 @@ backend_test! {
 }
 
 #[actix_web::test]
-#[cfg_attr(not(pg_tests), ignore = "set TEST_DATABASE_URL to also run on PostgreSQL")]
+#[ignore = "PostgreSQL: TEST_DATABASE_URL=postgres://… cargo test -- --include-ignored"]
 async fn readiness_is_503_when_the_database_is_gone() {
     let app = spawn_app(Backend::Postgres).await;
     app.call(Method::GET, "/readyz", None, None).await.assert_status(200);
@@ -32,7 +32,7 @@ fn end_app_connections(app: &TestApp) -> usize {
 }
 
 #[actix_web::test]
-#[cfg_attr(not(pg_tests), ignore = "set TEST_DATABASE_URL to also run on PostgreSQL")]
+#[ignore = "PostgreSQL: TEST_DATABASE_URL=postgres://… cargo test -- --include-ignored"]
 async fn connections_the_database_ended_are_replaced_reads_never_fail_and_nothing_answers_500() {
     let app = spawn_app_with(Backend::Postgres, |c| c.db_pool_size = 4).await;
     let alice = app.signup("alice").await;

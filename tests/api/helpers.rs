@@ -35,7 +35,7 @@ macro_rules! backend_test {
             }
 
             #[actix_web::test]
-            #[cfg_attr(not(pg_tests), ignore = "set TEST_DATABASE_URL to also run on PostgreSQL")]
+            #[ignore = "PostgreSQL: TEST_DATABASE_URL=postgres://… cargo test -- --include-ignored"]
             async fn postgres() {
                 run($crate::helpers::Backend::Postgres).await
             }

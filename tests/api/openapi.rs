@@ -90,3 +90,25 @@ async fn the_docs_page_is_served_without_any_external_asset() {
     assert_eq!(init.status(), 200);
     assert!(init.text().await.unwrap().contains("/openapi.json"));
 }
+
+#[actix_web::test]
+async fn summaries_read_as_plain_text_and_schemas_name_their_fields() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let doc = app.call(Method::GET, "/openapi.json", None, None).await.body;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let summary =
+                operation["summary"].as_str().unwrap_or_else(|| panic!("{method} {path}: a summary"));
+            // The docs page shows summaries as they are, beside the route.
+            assert!(
+                !summary.contains('`') && !summary.contains(path.as_str()),
+                "{method} {path}: {summary:?}"
+            );
+        }
+    }
+    let admin_user = &doc["components"]["schemas"]["AdminUserResponse"];
+    assert!(admin_user["allOf"].is_null(), "no flattened schema (rendered as `any & object`)");
+    for field in ["id", "username", "role", "created_at", "post_count"] {
+        assert!(admin_user["properties"][field].is_object(), "{field}: {admin_user}");
+    }
+}

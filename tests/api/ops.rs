@@ -306,3 +306,23 @@ async fn migrate_applies_pending_migrations_once_and_a_bad_config_stops_with_the
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
     assert!(stderr.contains("WARRANT_ACCESS_TTL"), "{stderr}");
 }
+
+#[actix_web::test]
+async fn loading_the_docs_page_logs_no_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let Running { server: mut child, base, stderr, .. } = spawn_binary(&dir, &[("WARRANT_LOG", "info")]);
+    for path in
+        ["/docs", "/docs/", "/docs/index.html", "/docs/swagger-ui.css", "/docs/swagger-initializer.js"]
+    {
+        let res = reqwest::get(format!("{base}{path}")).await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+    }
+    let metrics = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("endpoint=\"/docs/{tail}*\""), "one label for every asset: {metrics}");
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().unwrap();
+    let log: String = BufReader::new(stderr).lines().map_while(Result::ok).collect::<Vec<_>>().join("\n");
+    assert!(!log.contains(" WARN "), "{log}");
+    assert!(log.contains("/docs/{tail}*"), "requests are logged with the pattern: {log}");
+}

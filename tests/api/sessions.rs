@@ -458,7 +458,7 @@ async fn assert_revoked_within_a_second(app: &TestApp, token: &str, ended: Insta
 }
 
 #[actix_web::test]
-#[cfg_attr(not(pg_tests), ignore = "set TEST_DATABASE_URL to also run on PostgreSQL")]
+#[ignore = "PostgreSQL: TEST_DATABASE_URL=postgres://… cargo test -- --include-ignored"]
 async fn two_instances_share_tokens_and_a_logout_on_one_is_refused_by_the_other_within_a_second() {
     let a = spawn_app(Backend::Postgres).await;
     let b = a.replica();
@@ -476,7 +476,7 @@ async fn two_instances_share_tokens_and_a_logout_on_one_is_refused_by_the_other_
 }
 
 #[actix_web::test]
-#[cfg_attr(not(pg_tests), ignore = "set TEST_DATABASE_URL to also run on PostgreSQL")]
+#[ignore = "PostgreSQL: TEST_DATABASE_URL=postgres://… cargo test -- --include-ignored"]
 async fn a_revocation_that_commits_after_hundreds_of_later_ones_is_still_seen_within_a_second() {
     use diesel::connection::SimpleConnection;
     // PostgreSQL shows a row when its transaction commits, not when it drew
@@ -507,7 +507,7 @@ async fn a_revocation_that_commits_after_hundreds_of_later_ones_is_still_seen_wi
 }
 
 #[actix_web::test]
-#[cfg_attr(not(pg_tests), ignore = "set TEST_DATABASE_URL to also run on PostgreSQL")]
+#[ignore = "PostgreSQL: TEST_DATABASE_URL=postgres://… cargo test -- --include-ignored"]
 async fn a_refresh_racing_the_deletion_of_its_user_gets_401_not_a_deadlock() {
     use diesel::connection::SimpleConnection;
     let app = spawn_app(Backend::Postgres).await;

@@ -262,7 +262,7 @@ async fn a_bad_key_file_stops_startup_naming_the_variable() {
 }
 
 #[actix_web::test]
-#[cfg_attr(not(pg_tests), ignore = "set TEST_DATABASE_URL to also run on PostgreSQL")]
+#[ignore = "PostgreSQL: TEST_DATABASE_URL=postgres://… cargo test -- --include-ignored"]
 async fn replicas_starting_together_on_an_empty_database_agree_on_one_key() {
     let db = TestDb::new(Backend::Postgres);
     let config = crate::helpers::test_config(&db);
