@@ -20,7 +20,7 @@ pub fn serve(config: Config) -> CliResult {
     })
 }
 
-fn connect(config: &Config) -> Result<Db, db::DbError> {
+fn connect(config: &Config) -> Result<Db, Box<dyn std::error::Error>> {
     let db = Db::connect(&config.database_url, 1, config.db_timeout)?;
     db.migrate()?;
     Ok(db)

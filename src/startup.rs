@@ -58,7 +58,9 @@ type Maintenance = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    #[error("database: {0}")]
+    #[error(transparent)]
+    Connect(#[from] crate::db::ConnectError),
+    #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
     Keys(#[from] KeyError),

@@ -104,6 +104,20 @@ impl From<DieselError> for DbError {
     }
 }
 
+/// The database `DATABASE_URL` names cannot be opened (startup, the
+/// command line): one line, naming the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("DATABASE_URL: {0}")]
+pub struct ConnectError(String);
+
+impl ConnectError {
+    /// libpq's messages span lines (a hint on the next, a blank one last):
+    /// one line reads better after `warrant:` and in a log.
+    pub(super) fn new(message: impl std::fmt::Display) -> Self {
+        Self(message.to_string().split_whitespace().collect::<Vec<_>>().join(" "))
+    }
+}
+
 impl From<r2d2::Error> for DbError {
     fn from(e: r2d2::Error) -> Self {
         Self::Unavailable(e.to_string())

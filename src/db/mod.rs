@@ -14,7 +14,7 @@ mod turns;
 mod url;
 pub mod users;
 
-pub use error::DbError;
+pub use error::{ConnectError, DbError};
 pub use pool::{establish_pg, Db, DbConn};
 pub use sql::ping;
 pub(crate) use sql::{load, now, pg_only};

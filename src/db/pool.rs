@@ -16,7 +16,7 @@ use super::error::FAULT_KINDS;
 use super::transaction::{retrying, transaction};
 use super::turns::AccountTurns;
 use super::url::with_connect_timeout;
-use super::{Backend, DatabaseUrl, DbError};
+use super::{Backend, ConnectError, DatabaseUrl, DbError};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -205,7 +205,7 @@ impl Faults {
 impl Db {
     /// Connects (failing fast on a bad URL) and returns the pool of
     /// `max_size` connections, on which no wait lasts longer than `bound`.
-    pub fn connect(url: &DatabaseUrl, max_size: u32, bound: Duration) -> Result<Self, DbError> {
+    pub fn connect(url: &DatabaseUrl, max_size: u32, bound: Duration) -> Result<Self, ConnectError> {
         match url {
             // A `file:` URI is SQLite's to interpret.
             DatabaseUrl::Sqlite(path) if !path.starts_with("file:") => create_private(path)?,
@@ -214,7 +214,7 @@ impl Db {
         let manager = Manager { url: url.clone(), bound };
         // Try once by hand so a bad URL fails now with its real message,
         // not after r2d2's silent retries.
-        drop(manager.connect().map_err(|e| DbError::Unavailable(e.to_string()))?);
+        drop(manager.connect().map_err(ConnectError::new)?);
         let build = |manager: Manager, max_size: u32, wait: Duration| {
             r2d2::Pool::builder()
                 .max_size(max_size)
@@ -225,7 +225,7 @@ impl Db {
                 .test_on_check_out(false)
                 .connection_timeout(wait)
                 .build(manager)
-                .map_err(DbError::from)
+                .map_err(ConnectError::new)
         };
         let urgent_bound = bound.min(URGENT_BOUND);
         let last_loss =
@@ -441,7 +441,7 @@ impl Db {
 /// holds the private signing keys. SQLite gives the `-wal` and `-shm` files
 /// the same permissions. An existing file is left as it is, with a warning
 /// if others may read it.
-fn create_private(path: &str) -> Result<(), DbError> {
+fn create_private(path: &str) -> Result<(), ConnectError> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let created = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path);
     match created {
@@ -456,7 +456,7 @@ fn create_private(path: &str) -> Result<(), DbError> {
             }
             Ok(())
         }
-        Err(e) => Err(DbError::Unavailable(format!("cannot create the SQLite file {path}: {e}"))),
+        Err(e) => Err(ConnectError::new(format!("cannot create the SQLite file {path}: {e}"))),
     }
 }
 

@@ -326,3 +326,23 @@ async fn loading_the_docs_page_logs_no_warning() {
     assert!(!log.contains(" WARN "), "{log}");
     assert!(log.contains("/docs/{tail}*"), "requests are logged with the pattern: {log}");
 }
+
+#[test]
+fn a_database_that_cannot_be_opened_stops_startup_with_one_line_naming_database_url() {
+    for url in ["/nonexistent/directory/warrant.db", "postgres://nobody@127.0.0.1:1/warrant"] {
+        for command in ["serve", "migrate"] {
+            let out = Command::new(env!("CARGO_BIN_EXE_warrant"))
+                .arg(command)
+                .env_clear()
+                .env("DATABASE_URL", url)
+                .env("WARRANT_LOG", "off")
+                .output()
+                .unwrap();
+            assert!(!out.status.success());
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(stderr.lines().count(), 1, "one line: {stderr:?}");
+            assert!(stderr.starts_with("warrant: DATABASE_URL: "), "{stderr:?}");
+            assert!(!stderr.contains("database: database"), "{stderr:?}");
+        }
+    }
+}
