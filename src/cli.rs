@@ -4,8 +4,12 @@ use std::io::{BufRead, IsTerminal};
 use crate::auth::keys::new_stored_key;
 use crate::auth::{hash_password, ROTATION_LEAD};
 use crate::config::{Config, JwtConfig};
+use std::sync::Arc;
+
+use crate::auth::Revocations;
 use crate::db::{self, Db};
 use crate::domain::{Password, Username};
+use crate::service::{Admin, Sessions};
 use crate::startup::Application;
 
 /// Boxed errors are fine here: they end the process with their message.
@@ -20,10 +24,11 @@ pub fn serve(config: Config) -> CliResult {
     })
 }
 
-fn connect(config: &Config) -> Result<Db, Box<dyn std::error::Error>> {
+/// The database, migrated, and the service that ends sessions on it.
+fn open_sessions(config: &Config) -> Result<Sessions, Box<dyn std::error::Error>> {
     let db = Db::connect(&config.database_url, 1, config.db_timeout)?;
     db.migrate()?;
-    Ok(db)
+    Ok(Sessions::new(db, Arc::new(Revocations::detached()), config.session_policy()))
 }
 
 /// `warrant migrate`.
@@ -38,15 +43,14 @@ pub fn migrate(config: &Config) -> CliResult {
 /// otherwise creates it with a password from `WARRANT_ADMIN_PASSWORD` or stdin.
 pub fn create_admin(config: &Config, username: &str) -> CliResult {
     let username = parse_username(username)?;
-    let db = connect(config)?;
-    let existing = db.read_blocking(|conn| db::users::find_credentials(conn, &username.key()))?;
+    let sessions = open_sessions(config)?;
+    let existing = sessions.db().read_blocking(|conn| db::users::find_credentials(conn, &username.key()))?;
     let hash = match existing {
         Some(_) => None,
         None => Some(hash_password(&read_password("WARRANT_ADMIN_PASSWORD")?)?),
     };
-    let policy = config.session_policy();
-    let (user, created) = db
-        .write_blocking(|conn| db::users::create_or_promote_admin(conn, &username, hash.as_deref(), policy))?
+    let (user, created) = Admin::new(sessions)
+        .create_or_promote(&username, hash.as_deref())?
         .ok_or("the account was deleted meanwhile; run the command again")?;
     let verb = if created { "created admin" } else { "promoted to admin:" };
     println!("{verb} {} (id {})", user.username, user.id);
@@ -78,15 +82,10 @@ fn sign_out_everywhere(
     new_hash: Option<&str>,
     done: &str,
 ) -> CliResult {
-    let key = username.key();
-    let policy = config.session_policy();
-    let db = connect(config)?;
-    let (user, ended) = db
-        .write_blocking(|conn| db::users::sign_out_everywhere(conn, &key, new_hash, policy))?
+    let (user, ended) = open_sessions(config)?
+        .sign_out_everywhere(&username.key(), new_hash)?
         .ok_or_else(|| format!("there is no account named {:?}", username.as_str()))?;
-    tracing::info!(target: crate::telemetry::AUDIT, event = "signed_out_everywhere", user_id = user.id,
-        password_replaced = new_hash.is_some(), ended = ended.len());
-    println!("{done} {} (id {}): ended {} session(s)", user.username, user.id, ended.len());
+    println!("{done} {} (id {}): ended {ended} session(s)", user.username, user.id);
     Ok(())
 }
 
@@ -99,7 +98,7 @@ pub fn rotate_key(config: &Config) -> CliResult {
                     rotate by changing that configuration"
             .into());
     }
-    let db = connect(config)?;
+    let db = open_sessions(config)?.db().clone();
     let (kid, pem) = new_stored_key()?;
     let signs_from = db::now() + ROTATION_LEAD;
     db.write_blocking(|conn| db::keys::insert(conn, &kid, &pem, signs_from))?;

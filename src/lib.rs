@@ -1,13 +1,16 @@
 //! warrant: a stateless JWT-bearer identity service.
+//!
+//! Layers, each importing only those below it: `http` (the edge) →
+//! `service` (use cases) → `auth` and `db` → `domain`. `config`,
+//! `telemetry` and `metrics` sit beside them; `startup` and `cli` wire
+//! everything together.
 pub mod auth;
-pub mod body_deadline;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
-pub mod error;
+pub mod http;
 pub mod metrics;
-pub mod ratelimit;
-pub mod routes;
+pub mod service;
 pub mod startup;
 pub mod telemetry;

@@ -13,17 +13,14 @@ use actix_web::{web, App, HttpServer};
 
 use crate::auth::keys::KeyError;
 use crate::auth::{KeySet, PasswordHasher, Revocations, SyncClock, Tokens, SYNC_INTERVAL};
-use crate::body_deadline::body_deadline;
 use crate::config::{Config, JwtConfig};
 use crate::db::{Db, DbError};
-use crate::error::{json_config, not_found, path_config, query_config};
+use crate::http::middleware::{body_deadline, head_as_get, request_span, REQUEST_ID_HEADER};
+use crate::http::request::{json_config, not_found, path_config, query_config};
 use crate::metrics::Metrics;
-use crate::ratelimit::Limiter;
-use crate::{db, routes, telemetry};
+use crate::service::{Accounts, Admin, Limiter, Posts, Sessions};
+use crate::{db, http};
 
-/// Keys are re-read from the database this often, far inside the 600 s a
-/// rotated key is published before it signs; in-memory caches are pruned too.
-const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 /// Expired revocations and long-finished sessions are deleted this often
 /// (every this many key reloads).
 const DB_PRUNE_EVERY: u64 = 12;
@@ -41,7 +38,7 @@ fn cors(origins: &[String]) -> Cors {
     let cors = origins.iter().fold(Cors::default(), |cors, origin| cors.allowed_origin(origin));
     cors.allowed_methods(["GET", "POST", "PATCH", "DELETE"])
         .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-        .expose_headers([header::RETRY_AFTER, header::HeaderName::from_static(telemetry::REQUEST_ID_HEADER)])
+        .expose_headers([header::RETRY_AFTER, header::HeaderName::from_static(REQUEST_ID_HEADER)])
         .max_age(600)
 }
 
@@ -86,7 +83,7 @@ impl Application {
         let db = Db::connect(&config.database_url, config.db_pool_size, config.db_timeout)?;
         let applied = db.migrate()?;
         let policy = config.session_policy();
-        let (keys, key_source) = KeySet::load(&config.jwt, &db, policy.revocation)?;
+        let (keys, key_source) = KeySet::load(&config.jwt, &db, policy.revoked_for)?;
         let synced = std::sync::Arc::new(SyncClock::default());
         let (metrics, prometheus) =
             Metrics::new(&db, synced.clone()).map_err(|e| StartupError::Metrics(e.to_string()))?;
@@ -96,6 +93,16 @@ impl Application {
             web::Data::new(Tokens::new(keys, &config.issuer, &config.audience, config.access_ttl_secs));
         let hasher =
             web::Data::new(PasswordHasher::new(config.hash_concurrency, metrics.hashes_in_flight.clone())?);
+        let sessions = Sessions::new(db.clone(), revocations.clone().into_inner(), policy);
+        let accounts = web::Data::new(Accounts::new(
+            sessions.clone(),
+            tokens.clone().into_inner(),
+            hasher.into_inner(),
+            metrics.clone(),
+        ));
+        let admin = web::Data::new(Admin::new(sessions.clone()));
+        let posts = web::Data::new(Posts::new(db.clone()));
+        let sessions = web::Data::new(sessions);
         let metrics = web::Data::new(metrics);
         let limiter =
             web::Data::new(Limiter::new(config.rate_limit_per_min, config.trusted_proxies, db.clone()));
@@ -117,13 +124,15 @@ impl Application {
             revocations.clone().into_inner(),
             tokens.clone().into_inner(),
             limiter.clone().into_inner(),
-            reload_keys
-                .then_some(StoredKeys { retire_after: policy.revocation, rotate_every: config.key_rotation }),
+            config.key_reload,
+            reload_keys.then_some(StoredKeys {
+                retire_after: policy.revoked_for,
+                rotate_every: config.key_rotation,
+            }),
         ));
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let pool_size = config.db_pool_size as usize;
         let db = web::Data::new(db);
-        let policy = web::Data::new(policy);
         let cors_origins = config.cors_origins.clone();
         let body_timeout = config.body_timeout;
         let server = HttpServer::new(move || {
@@ -131,21 +140,23 @@ impl Application {
                 .wrap(Condition::new(!cors_origins.is_empty(), cors(&cors_origins)))
                 .wrap(prometheus.clone())
                 // Inside the request span, so logs show the method sent.
-                .wrap(from_fn(routes::head_as_get))
+                .wrap(from_fn(head_as_get))
                 .wrap(from_fn(move |req, next| body_deadline(body_timeout, req, next)))
-                .wrap(from_fn(telemetry::request_span))
+                .wrap(from_fn(request_span))
                 .wrap(security_headers())
                 .app_data(json_config())
                 .app_data(path_config())
                 .app_data(query_config())
                 .app_data(db.clone())
                 .app_data(tokens.clone())
-                .app_data(hasher.clone())
                 .app_data(revocations.clone())
-                .app_data(policy.clone())
                 .app_data(limiter.clone())
                 .app_data(metrics.clone())
-                .configure(routes::configure)
+                .app_data(accounts.clone())
+                .app_data(admin.clone())
+                .app_data(posts.clone())
+                .app_data(sessions.clone())
+                .configure(http::configure)
                 .default_service(web::to(not_found))
         })
         // On SIGTERM/SIGINT: stop accepting, let in-flight requests finish
@@ -195,6 +206,7 @@ async fn maintain(
     revocations: std::sync::Arc<Revocations>,
     tokens: std::sync::Arc<Tokens>,
     limiter: std::sync::Arc<Limiter>,
+    upkeep_every: Duration,
     stored_keys: Option<StoredKeys>,
 ) {
     let sync = async {
@@ -208,8 +220,7 @@ async fn maintain(
         }
     };
     let upkeep = async {
-        let mut ticker =
-            tokio::time::interval_at(tokio::time::Instant::now() + KEY_RELOAD_INTERVAL, KEY_RELOAD_INTERVAL);
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + upkeep_every, upkeep_every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         for tick in 1u64.. {
             ticker.tick().await;

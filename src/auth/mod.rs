@@ -1,6 +1,7 @@
-//! Authentication: passwords, signing keys, access and refresh tokens,
-//! revocation, and the request extractors that check them.
-mod extractor;
+//! Authentication: passwords, signing keys, access and refresh tokens, and
+//! the in-memory mirror of ended sessions. No HTTP here: the edge's
+//! extractors (`http::extract`) call [`Tokens::verify`] and
+//! [`Revocations::is_revoked`]. May import `db`, `domain`, `config`.
 pub mod keys;
 mod password;
 mod random;
@@ -8,10 +9,9 @@ mod refresh;
 mod revocations;
 mod token;
 
-pub use extractor::{AdminUser, AuthUser, SessionToken};
 pub use keys::{KeySet, JWKS_MAX_AGE_SECS, ROTATION_LEAD};
 pub use password::{hash_password, HashError, PasswordHasher, Verdict};
 pub use random::random_token;
 pub use refresh::{hash_refresh_token, new_refresh_token};
 pub use revocations::{Revocations, SyncClock, MAX_STALENESS, SYNC_INTERVAL};
-pub use token::{AccessClaims, IssuedToken, TokenError, Tokens, LEEWAY_SECS};
+pub use token::{AccessClaims, IssuedToken, TokenError, Tokens};

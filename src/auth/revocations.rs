@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use prometheus::IntCounter;
 
-use crate::db::sessions::{Revocation, RevocationCursor};
-use crate::db::{self, Db, DbError};
+use crate::db::revocations::{self, Revocation, RevocationCursor};
+use crate::db::{Db, DbError};
+use crate::domain::{SessionId, SessionPolicy};
 
 /// How often each instance reads new revocations.
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(250);
@@ -64,6 +65,13 @@ impl Revocations {
         Self { ended: RwLock::default(), cursor: Mutex::default(), ended_here, synced }
     }
 
+    /// A mirror no server reads, for the command line: the sessions it ends
+    /// reach every running instance at that instance's next sync.
+    pub fn detached() -> Self {
+        let counter = IntCounter::new("detached", "unused").unwrap_or_else(|_| unreachable!("a valid name"));
+        Self::new(counter, Arc::default())
+    }
+
     /// Whether the session was ended (here, or elsewhere and synced since).
     pub fn is_revoked(&self, session_id: &str) -> bool {
         self.ended.read().unwrap_or_else(PoisonError::into_inner).contains_key(session_id)
@@ -76,11 +84,11 @@ impl Revocations {
     }
 
     /// Records sessions this instance just ended, so they are refused at once.
-    pub fn add_local(&self, session_ids: &[String], policy: db::sessions::SessionPolicy) {
+    pub fn add_local(&self, session_ids: &[SessionId], policy: SessionPolicy) {
         self.ended_here.inc_by(session_ids.len() as u64);
-        let until = (chrono::Utc::now() + policy.revocation).timestamp();
+        let until = (chrono::Utc::now() + policy.revoked_for).timestamp();
         let mut ended = self.ended.write().unwrap_or_else(PoisonError::into_inner);
-        ended.extend(session_ids.iter().map(|id| (id.clone(), until)));
+        ended.extend(session_ids.iter().map(|id| (id.0.clone(), until)));
     }
 
     /// Adds revocations read from the database, in a read that began at
@@ -88,7 +96,7 @@ impl Revocations {
     fn add(&self, (rows, next): (Vec<Revocation>, RevocationCursor), began: Instant) {
         if !rows.is_empty() {
             let mut ended = self.ended.write().unwrap_or_else(PoisonError::into_inner);
-            ended.extend(rows.into_iter().map(|(sid, until)| (sid, until.and_utc().timestamp())));
+            ended.extend(rows.into_iter().map(|(sid, until)| (sid.0, until.and_utc().timestamp())));
         }
         *self.cursor.lock().unwrap_or_else(PoisonError::into_inner) = next;
         self.synced.mark(began);
@@ -97,8 +105,7 @@ impl Revocations {
     /// Loads every revocation whose tokens may still be alive (startup).
     pub fn load(&self, db: &Db) -> Result<(), DbError> {
         let began = Instant::now();
-        let read =
-            db.read_blocking(|conn| db::sessions::revocations_since(conn, RevocationCursor::default()))?;
+        let read = db.read_blocking(|conn| revocations::since(conn, RevocationCursor::default()))?;
         self.add(read, began);
         Ok(())
     }
@@ -108,7 +115,7 @@ impl Revocations {
     pub async fn sync(&self, db: &Db) -> Result<(), DbError> {
         let cursor = *self.cursor.lock().unwrap_or_else(PoisonError::into_inner);
         let began = Instant::now();
-        let read = db.read_urgent(move |conn| db::sessions::revocations_since(conn, cursor)).await?;
+        let read = db.read_urgent(move |conn| revocations::since(conn, cursor)).await?;
         self.add(read, began);
         Ok(())
     }

@@ -8,11 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use super::{random_token, KeySet};
-use crate::domain::{Role, User};
-
-/// Clock skew we tolerate on `exp` and `nbf`, in seconds. Explicit because
-/// jsonwebtoken would otherwise apply its own 60 s.
-pub const LEEWAY_SECS: u64 = 30;
+use crate::domain::{Role, SessionId, User, UserId, LEEWAY_SECS};
 
 /// The `typ` header of an access token (RFC 9068 §2.1).
 const ACCESS_TOKEN_TYP: &str = "at+jwt";
@@ -35,10 +31,10 @@ struct Claims {
 /// What a verified access token says about its bearer.
 #[derive(Debug, Clone)]
 pub struct AccessClaims {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub username: String,
     pub role: Role,
-    pub session_id: String,
+    pub session_id: SessionId,
     pub expires_at: i64,
 }
 
@@ -47,10 +43,10 @@ impl TryFrom<Claims> for AccessClaims {
 
     fn try_from(claims: Claims) -> Result<Self, TokenError> {
         Ok(AccessClaims {
-            user_id: claims.sub.parse().map_err(|_| TokenError::Invalid("malformed subject"))?,
+            user_id: UserId(claims.sub.parse().map_err(|_| TokenError::Invalid("malformed subject"))?),
             role: claims.role.parse().map_err(|_| TokenError::Invalid("unknown role"))?,
             username: claims.username,
-            session_id: claims.sid,
+            session_id: SessionId(claims.sid),
             expires_at: claims.exp,
         })
     }
@@ -136,7 +132,11 @@ impl Tokens {
     }
 
     /// Signs an access token for `user` in session `session_id`.
-    pub fn issue(&self, user: &User, session_id: &str) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
+    pub fn issue(
+        &self,
+        user: &User,
+        session_id: &SessionId,
+    ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             iss: self.issuer.clone(),
@@ -146,7 +146,7 @@ impl Tokens {
             exp: now + self.ttl_secs,
             nbf: None,
             jti: random_token(16),
-            sid: session_id.into(),
+            sid: session_id.0.clone(),
             role: user.role.as_str().into(),
             username: user.username.clone(),
         };
@@ -246,7 +246,7 @@ mod tests {
     use crate::config::Secret;
 
     fn alice() -> User {
-        User { id: 7, username: "alice".into(), role: Role::User, created_at: chrono::Utc::now() }
+        User { id: UserId(7), username: "alice".into(), role: Role::User, created_at: chrono::Utc::now() }
     }
 
     fn eddsa() -> Tokens {
@@ -256,9 +256,9 @@ mod tests {
     #[test]
     fn an_issued_token_verifies_with_its_claims() {
         let tokens = eddsa();
-        let issued = tokens.issue(&alice(), "s1").unwrap();
+        let issued = tokens.issue(&alice(), &SessionId("s1".into())).unwrap();
         let claims = tokens.verify(&issued.token).unwrap();
-        assert_eq!((claims.user_id, claims.role, claims.session_id.as_str()), (7, Role::User, "s1"));
+        assert_eq!((claims.user_id, claims.role, claims.session_id.as_str()), (UserId(7), Role::User, "s1"));
         let header = decode_header(&issued.token).unwrap();
         assert_eq!(header.typ.as_deref(), Some("at+jwt"));
         assert!(header.kid.is_some());
@@ -270,7 +270,7 @@ mod tests {
         let with = |iss: &str, aud: &str| {
             Tokens::new(KeySet::ed25519(std::slice::from_ref(&pem)).unwrap(), iss, aud, 900)
         };
-        let token = with("warrant", "warrant").issue(&alice(), "s1").unwrap().token;
+        let token = with("warrant", "warrant").issue(&alice(), &SessionId("s1".into())).unwrap().token;
         assert_eq!(with("other", "warrant").verify(&token).unwrap_err(), TokenError::Invalid("wrong issuer"));
         assert_eq!(
             with("warrant", "other").verify(&token).unwrap_err(),
@@ -284,7 +284,7 @@ mod tests {
         let pem = generate_ed25519_pem();
         let tokens =
             Tokens::new(KeySet::ed25519(std::slice::from_ref(&pem)).unwrap(), "warrant", "warrant", 900);
-        let token = tokens.issue(&alice(), "s1").unwrap().token;
+        let token = tokens.issue(&alice(), &SessionId("s1".into())).unwrap().token;
         assert!(tokens.verify(&token).is_ok());
         assert!(tokens.verify(&token).is_ok(), "from the cache");
         let mut tampered = token.clone();
@@ -298,11 +298,11 @@ mod tests {
     fn a_cached_token_still_expires() {
         let tokens =
             Tokens::new(KeySet::ed25519(&[generate_ed25519_pem()]).unwrap(), "warrant", "warrant", -31);
-        let token = tokens.issue(&alice(), "s1").unwrap().token;
+        let token = tokens.issue(&alice(), &SessionId("s1".into())).unwrap().token;
         assert_eq!(tokens.verify(&token).unwrap_err(), TokenError::Expired);
         let fresh =
             Tokens::new(KeySet::ed25519(&[generate_ed25519_pem()]).unwrap(), "warrant", "warrant", 900);
-        let token = fresh.issue(&alice(), "s1").unwrap().token;
+        let token = fresh.issue(&alice(), &SessionId("s1".into())).unwrap().token;
         fresh.verify(&token).unwrap();
         let mut cache = fresh.verified.write().unwrap();
         cache.values_mut().for_each(|c| c.expires_at = chrono::Utc::now().timestamp() - 31);
@@ -350,10 +350,10 @@ mod tests {
     #[test]
     fn hs256_tokens_do_not_verify_under_eddsa_and_back() {
         let hs = Tokens::new(KeySet::hs256(&Secret::new("k".repeat(32))), "warrant", "warrant", 900);
-        let token = hs.issue(&alice(), "s1").unwrap().token;
+        let token = hs.issue(&alice(), &SessionId("s1".into())).unwrap().token;
         assert!(hs.verify(&token).is_ok());
         assert_eq!(eddsa().verify(&token).unwrap_err(), TokenError::Invalid("algorithm not allowed"));
-        let ed_token = eddsa().issue(&alice(), "s1").unwrap().token;
+        let ed_token = eddsa().issue(&alice(), &SessionId("s1".into())).unwrap().token;
         assert_eq!(hs.verify(&ed_token).unwrap_err(), TokenError::Invalid("algorithm not allowed"));
     }
 }

@@ -1,10 +1,13 @@
 //! Persistence: schema, rows, queries, and the SQLite/PostgreSQL switch.
 //! Nothing outside this folder knows which backend is in use.
+pub mod accounts;
 mod error;
 pub mod keys;
 mod pool;
 pub mod posts;
 pub mod rate_limits;
+pub mod revocations;
+mod rows;
 pub mod schema;
 pub mod sessions;
 mod sql;

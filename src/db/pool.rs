@@ -400,7 +400,7 @@ impl Db {
     /// [`Db::write`] on behalf of `account`, whose rows it may wait on:
     /// after the account's earlier writes beyond its share of the pool (see
     /// `turns`), within the bound.
-    pub async fn write_for<T, F>(&self, account: i64, f: F) -> Result<T, DbError>
+    pub async fn write_for<T, F>(&self, account: crate::domain::UserId, f: F) -> Result<T, DbError>
     where
         F: FnMut(&mut DbConn) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
@@ -408,7 +408,7 @@ impl Db {
         // One deadline for the turn and the write: the request as a whole
         // is answered within the bound.
         let deadline = Instant::now() + self.bound;
-        let _turn = self.faults.count(self.turns.take(account, self.bound).await)?;
+        let _turn = self.faults.count(self.turns.take(account.0, self.bound).await)?;
         self.write_until_async(deadline, f).await
     }
 

@@ -1,39 +1,25 @@
-//! Posts, always read with their author's name.
+//! `posts`, always read with their author's name.
 use diesel::prelude::*;
 
+use super::rows::{to_post, PostRow, POST_COLUMNS};
 use super::schema::{posts, users};
-use super::time::UtcTime;
-use super::users::holds_admin;
+use super::users::{holds_admin, NoLongerAdmin};
 use super::{load, now, DbConn, DbError};
-use crate::domain::{Post, PostContent};
-
-type PostRow = (i64, i64, String, UtcTime, UtcTime, String);
-const POST_COLUMNS: (
-    posts::id,
-    posts::user_id,
-    posts::content,
-    posts::created_at,
-    posts::updated_at,
-    users::username,
-) = (posts::id, posts::user_id, posts::content, posts::created_at, posts::updated_at, users::username);
-
-fn to_post((id, author_id, content, created_at, updated_at, author_username): PostRow) -> Post {
-    Post { id, content, created_at: created_at.0, updated_at: updated_at.0, author_id, author_username }
-}
+use crate::domain::{Post, PostContent, PostId, UserId};
 
 /// Creates a post. The author's name comes from the caller (access tokens
 /// carry it, and names never change), so the answer needs no read-back. An
 /// author deleted meanwhile is a `ForeignKeyViolation`.
 pub fn insert(
     conn: &mut DbConn,
-    author_id: i64,
+    author: UserId,
     author_username: &str,
     content: &PostContent,
 ) -> Result<Post, DbError> {
     let now = now();
     let id: i64 = diesel::insert_into(posts::table)
         .values((
-            posts::user_id.eq(author_id),
+            posts::user_id.eq(author.0),
             posts::content.eq(content.as_str()),
             posts::created_at.eq(now),
             posts::updated_at.eq(now),
@@ -42,17 +28,18 @@ pub fn insert(
         .get_result(conn)?;
     let now = now.and_utc();
     Ok(Post {
-        id,
+        id: PostId(id),
         content: content.as_str().to_string(),
         created_at: now,
         updated_at: now,
-        author_id,
+        author_id: author,
         author_username: author_username.to_string(),
     })
 }
 
-pub fn find(conn: &mut DbConn, id: i64) -> Result<Option<Post>, DbError> {
-    let query = posts::table.inner_join(users::table).filter(posts::id.eq(id)).select(POST_COLUMNS).limit(1);
+pub fn find(conn: &mut DbConn, id: PostId) -> Result<Option<Post>, DbError> {
+    let query =
+        posts::table.inner_join(users::table).filter(posts::id.eq(id.0)).select(POST_COLUMNS).limit(1);
     let rows: Vec<PostRow> = load(conn, query)?;
     Ok(rows.into_iter().next().map(to_post))
 }
@@ -62,26 +49,26 @@ pub fn find(conn: &mut DbConn, id: i64) -> Result<Option<Post>, DbError> {
 /// statements only for queries whose SQL it knows at compile time.
 pub fn list(
     conn: &mut DbConn,
-    author_id: Option<i64>,
-    before_id: Option<i64>,
+    author: Option<UserId>,
+    before: Option<PostId>,
     limit: i64,
 ) -> Result<Vec<Post>, DbError> {
     let page = posts::table
         .inner_join(users::table)
         .select(POST_COLUMNS)
-        .filter(posts::id.lt(before_id.unwrap_or(i64::MAX)))
+        .filter(posts::id.lt(before.map_or(i64::MAX, |id| id.0)))
         .order(posts::id.desc())
         .limit(limit);
-    let rows: Vec<PostRow> = match author_id {
-        Some(author_id) => load(conn, page.filter(posts::user_id.eq(author_id)))?,
+    let rows: Vec<PostRow> = match author {
+        Some(author) => load(conn, page.filter(posts::user_id.eq(author.0)))?,
         None => load(conn, page)?,
     };
     Ok(rows.into_iter().map(to_post).collect())
 }
 
 /// Replaces the content; `None` when the post no longer exists.
-pub fn update_content(conn: &mut DbConn, id: i64, content: &PostContent) -> Result<Option<Post>, DbError> {
-    let changed = diesel::update(posts::table.find(id))
+pub fn update_content(conn: &mut DbConn, id: PostId, content: &PostContent) -> Result<Option<Post>, DbError> {
+    let changed = diesel::update(posts::table.find(id.0))
         .set((posts::content.eq(content.as_str()), posts::updated_at.eq(now())))
         .execute(conn)?;
     if changed == 0 {
@@ -90,26 +77,19 @@ pub fn update_content(conn: &mut DbConn, id: i64, content: &PostContent) -> Resu
     find(conn, id)
 }
 
-/// The acting account no longer holds the admin role it acted with (demoted
-/// or deleted, possibly through another instance a moment ago).
-#[derive(Debug, PartialEq, Eq)]
-pub struct NoLongerAdmin;
-
 /// Deletes a post (if it still exists: deleting is idempotent) as its author,
 /// or as admin `as_admin`: then only while that account holds the admin
 /// role, checked in the same transaction.
 pub fn delete(
     conn: &mut DbConn,
-    id: i64,
-    as_admin: Option<i64>,
+    id: PostId,
+    as_admin: Option<UserId>,
 ) -> Result<Result<(), NoLongerAdmin>, DbError> {
-    let Some(admin) = as_admin else {
-        diesel::delete(posts::table.find(id)).execute(conn)?;
-        return Ok(Ok(()));
-    };
-    if !holds_admin(conn, admin)? {
-        return Ok(Err(NoLongerAdmin));
+    if let Some(admin) = as_admin {
+        if let Err(no_longer) = holds_admin(conn, admin)? {
+            return Ok(Err(no_longer));
+        }
     }
-    diesel::delete(posts::table.find(id)).execute(conn)?;
+    diesel::delete(posts::table.find(id.0)).execute(conn)?;
     Ok(Ok(()))
 }

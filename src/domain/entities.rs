@@ -1,11 +1,11 @@
 use chrono::{DateTime, Utc};
 
-use super::Role;
+use super::{PostId, Role, UserId};
 
 /// An account as the API shows it (never with its password hash).
 #[derive(Debug, Clone)]
 pub struct User {
-    pub id: i64,
+    pub id: UserId,
     pub username: String,
     pub role: Role,
     pub created_at: DateTime<Utc>,
@@ -14,10 +14,10 @@ pub struct User {
 /// A post with its author's public identity.
 #[derive(Debug, Clone)]
 pub struct Post {
-    pub id: i64,
+    pub id: PostId,
     pub content: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    pub author_id: i64,
+    pub author_id: UserId,
     pub author_username: String,
 }

@@ -1,17 +1,23 @@
 //! Domain types: values that are valid by construction, and the rules.
+mod client_ip;
 mod cursor;
 mod entities;
+mod ids;
 mod password;
 mod policy;
 mod post_content;
 mod role;
+mod session_policy;
 mod username;
 
+pub use client_ip::ClientIp;
 pub use cursor::Cursor;
 pub use entities::{Post, User};
+pub use ids::{PostId, RefreshHash, SessionId, UserId};
 pub use password::Password;
 pub use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 pub use policy::{deletes_as_admin, may_delete_post, may_edit_post, Actor};
 pub use post_content::{PostContent, MAX_POST_CHARS};
 pub use role::Role;
+pub use session_policy::{SessionPolicy, LEEWAY_SECS};
 pub use username::{Username, MAX_USERNAME_CHARS, MIN_USERNAME_CHARS};

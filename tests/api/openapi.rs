@@ -2,7 +2,7 @@ use std::collections::BTreeSet;
 
 use reqwest::Method;
 use serde_json::Value;
-use warrant::routes::ROUTES;
+use warrant::http::ROUTES;
 
 use crate::helpers::{spawn_app, Backend};
 

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{accounts, admin, health, posts};
+use super::routes::{accounts, admin, health, posts};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,7 +22,7 @@ use super::{accounts, admin, health, posts};
         admin::list_users, admin::update_user_role, admin::delete_user,
         health::jwks, health::healthz, health::readyz,
     ),
-    components(schemas(crate::error::FieldError), responses(crate::error::Problem)),
+    components(schemas(super::error::FieldError), responses(super::error::Problem)),
     modifiers(&Operations),
     tags(
         (name = "accounts", description = "Signup, login, sessions"),

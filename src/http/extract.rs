@@ -6,16 +6,16 @@ use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{web, FromRequest, HttpRequest};
 
-use super::{AccessClaims, Tokens};
-use crate::domain::{Actor, Role};
-use crate::error::ApiError;
+use super::ApiError;
+use crate::auth::{AccessClaims, Revocations, Tokens};
+use crate::domain::{Actor, Role, UserId};
 
 /// The authenticated caller, from a verified access token.
 #[derive(Debug, Clone)]
 pub struct AuthUser(pub AccessClaims);
 
 impl AuthUser {
-    pub fn id(&self) -> i64 {
+    pub fn id(&self) -> UserId {
         self.0.user_id
     }
 
@@ -66,7 +66,7 @@ fn app_data<T: 'static>(req: &HttpRequest) -> Result<&T, ApiError> {
 /// Signature, algorithm, `typ`, `iss`, `aud`, `exp`, `nbf`.
 fn verify(req: &HttpRequest) -> Result<AccessClaims, ApiError> {
     let claims = app_data::<Tokens>(req)?.verify(bearer_token(req)?)?;
-    tracing::Span::current().record("user_id", claims.user_id);
+    tracing::Span::current().record("user_id", claims.user_id.0);
     Ok(claims)
 }
 
@@ -90,12 +90,12 @@ fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
 #[cfg(not(feature = "bench-skip-auth"))]
 fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
     let claims = verify(req)?;
-    let revocations = app_data::<super::Revocations>(req)?;
-    if revocations.is_revoked(&claims.session_id) {
+    let revocations = app_data::<Revocations>(req)?;
+    if revocations.is_revoked(claims.session_id.as_str()) {
         return Err(ApiError::TokenRevoked);
     }
     if !revocations.is_current() {
-        return Err(ApiError::Unavailable(crate::error::NOT_SYNCED));
+        return Err(ApiError::Unavailable(super::error::NOT_SYNCED));
     }
     Ok(AuthUser(claims))
 }

@@ -1,21 +1,23 @@
-//! HTTP routes, one file per resource. Handlers extract, parse into domain
-//! types, call `db`/`auth`, and map to wire types.
-mod accounts;
-mod admin;
-mod health;
+//! The HTTP edge: routes (one file per resource), extractors, middleware,
+//! the one error type, wire types and the OpenAPI document. Handlers
+//! extract, parse into domain types, call one service and map its answer to
+//! a wire type; nothing here runs SQL or knows the backend. May import
+//! `service`, `auth` (token checks), `domain`, `metrics`.
+pub mod client_ip;
+pub mod error;
+pub mod extract;
+pub mod middleware;
 mod openapi;
-mod posts;
+pub mod request;
+mod routes;
 mod wire;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::Method;
-use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse, Resource};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::error::ApiError;
+use error::ApiError;
+use routes::{accounts, admin, health, posts};
 
 pub use openapi::ApiDoc;
 
@@ -42,26 +44,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("/docs", "GET, HEAD"),
 ];
 
-/// HEAD is GET without the body (RFC 9110 §9.3.2): it is routed, checked and
-/// answered as GET, and actix-http, which decoded the request as HEAD, sends
-/// the headers only. Uptime monitors often probe with HEAD.
-pub async fn head_as_get(
-    mut req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if req.method() == Method::HEAD {
-        req.head_mut().method = Method::GET;
-    }
-    next.call(req).await
-}
-
 /// A resource whose unmatched methods get the contract's 405 with `Allow`.
 fn resource(path: &'static str) -> Resource {
     let allow = ROUTES
         .iter()
         .find(|(p, _)| *p == path)
         .map(|(_, allow)| *allow)
-        .unwrap_or_else(|| panic!("route {path} is missing from routes::ROUTES"));
+        .unwrap_or_else(|| panic!("route {path} is missing from http::ROUTES"));
     web::resource(path).default_service(web::to(move || async move { ApiError::MethodNotAllowed { allow } }))
 }
 

@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 
 use crate::auth::{Revocations, Tokens, JWKS_MAX_AGE_SECS};
 use crate::db::Db;
-use crate::error::{ApiError, Problem};
+use crate::http::error::{ApiError, Problem, DB_UNREACHABLE, NOT_SYNCED};
 
 /// A health answer.
 #[derive(Serialize, ToSchema)]
@@ -37,11 +37,11 @@ pub async fn readyz(
     // pool full of requests waiting on a lock must not make this hang.
     db.read_urgent(crate::db::ping).await.map_err(|e| {
         tracing::warn!(error = %e, "readiness check failed");
-        ApiError::Unavailable(crate::error::DB_UNREACHABLE)
+        ApiError::Unavailable(DB_UNREACHABLE)
     })?;
     if !revocations.is_current() {
         tracing::warn!("readiness check failed: revocations not synced within a second");
-        return Err(ApiError::Unavailable(crate::error::NOT_SYNCED));
+        return Err(ApiError::Unavailable(NOT_SYNCED));
     }
     Ok(web::Json(StatusResponse { status: "ready" }))
 }

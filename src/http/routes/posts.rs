@@ -3,12 +3,12 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::wire::{page_params, Page, PostResponse};
-use crate::auth::AuthUser;
-use crate::db::posts::NoLongerAdmin;
-use crate::db::{self, Db, DbError};
-use crate::domain::{deletes_as_admin, may_delete_post, may_edit_post, Cursor, PostContent};
-use crate::error::{ApiError, Problem, Validator};
+use crate::domain::{PostContent, PostId, UserId};
+use crate::http::error::{ApiError, Problem};
+use crate::http::extract::AuthUser;
+use crate::http::request::Validator;
+use crate::http::wire::{page_params, Page, PostResponse};
+use crate::service::Posts;
 
 #[derive(Deserialize, ToSchema)]
 pub struct PostRequest {
@@ -40,8 +40,6 @@ pub struct ListPostsQuery {
     user_id: Option<String>,
 }
 
-const NO_POST: ApiError = ApiError::NotFound("no such post");
-
 /// List posts, newest first
 ///
 /// Keyset-paginated, optionally by one author.
@@ -51,7 +49,7 @@ const NO_POST: ApiError = ApiError::NotFound("no such post");
 pub async fn list_posts(
     _user: AuthUser,
     query: web::Query<ListPostsQuery>,
-    db: web::Data<Db>,
+    posts: web::Data<Posts>,
 ) -> Result<web::Json<Page<PostResponse>>, ApiError> {
     let query = query.into_inner();
     let mut v = Validator::default();
@@ -60,12 +58,13 @@ pub async fn list_posts(
         raw.parse::<i64>()
             .ok()
             .filter(|id| *id > 0)
+            .map(UserId)
             .ok_or_else(|| "must be a positive whole number".to_string())
     });
     let ((limit, cursor), author) = v.finish(page.zip(author))?;
-    let before = cursor.map(Cursor::id);
-    let rows = db.read(move |conn| db::posts::list(conn, author, before, limit + 1)).await?;
-    Ok(web::Json(Page::from_rows(rows, limit as usize, |p| p.id, PostResponse::from)))
+    let before = cursor.map(|c| PostId(c.id()));
+    let rows = posts.list(author, before, limit + 1).await?;
+    Ok(web::Json(Page::from_rows(rows, limit as usize, |p| p.id.0, PostResponse::from)))
 }
 
 /// Create a post, owned by the caller
@@ -76,20 +75,10 @@ pub async fn list_posts(
 pub async fn create_post(
     user: AuthUser,
     body: web::Json<PostRequest>,
-    db: web::Data<Db>,
+    posts: web::Data<Posts>,
 ) -> Result<HttpResponse, ApiError> {
     let content = body.into_inner().parse()?;
-    let AuthUser(claims) = user;
-    let post = db
-        .write_for(claims.user_id, move |conn| {
-            db::posts::insert(conn, claims.user_id, &claims.username, &content)
-        })
-        .await
-        .map_err(|e| match e {
-            // The account was deleted after this token was issued.
-            DbError::ForeignKeyViolation => ApiError::TokenRevoked,
-            other => other.into(),
-        })?;
+    let post = posts.create(user.actor(), user.0.username.clone(), content).await?;
     Ok(HttpResponse::Created().json(PostResponse::from(post)))
 }
 
@@ -101,11 +90,9 @@ pub async fn create_post(
 pub async fn get_post(
     _user: AuthUser,
     id: web::Path<i64>,
-    db: web::Data<Db>,
+    posts: web::Data<Posts>,
 ) -> Result<web::Json<PostResponse>, ApiError> {
-    let id = id.into_inner();
-    let post = db.read(move |conn| db::posts::find(conn, id)).await?.ok_or(NO_POST)?;
-    Ok(web::Json(post.into()))
+    Ok(web::Json(posts.get(PostId(id.into_inner())).await?.into()))
 }
 
 /// Edit a post (its author only)
@@ -119,19 +106,10 @@ pub async fn update_post(
     user: AuthUser,
     id: web::Path<i64>,
     body: web::Json<PostRequest>,
-    db: web::Data<Db>,
+    posts: web::Data<Posts>,
 ) -> Result<web::Json<PostResponse>, ApiError> {
-    let (id, actor) = (id.into_inner(), user.actor());
     let content = body.into_inner().parse()?;
-    let post = db.read(move |conn| db::posts::find(conn, id)).await?.ok_or(NO_POST)?;
-    if !may_edit_post(post.author_id, actor) {
-        return Err(ApiError::Forbidden("only the author may edit a post"));
-    }
-    let post = db
-        .write_for(actor.user_id, move |conn| db::posts::update_content(conn, id, &content))
-        .await?
-        .ok_or(NO_POST)?;
-    Ok(web::Json(post.into()))
+    Ok(web::Json(posts.edit(user.actor(), PostId(id.into_inner()), content).await?.into()))
 }
 
 /// Delete a post (its author or an admin)
@@ -142,17 +120,8 @@ pub async fn update_post(
 pub async fn delete_post(
     user: AuthUser,
     id: web::Path<i64>,
-    db: web::Data<Db>,
+    posts: web::Data<Posts>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, actor) = (id.into_inner(), user.actor());
-    let post = db.read(move |conn| db::posts::find(conn, id)).await?.ok_or(NO_POST)?;
-    if !may_delete_post(post.author_id, actor) {
-        return Err(ApiError::Forbidden("only the author or an admin may delete a post"));
-    }
-    let as_admin = deletes_as_admin(post.author_id, actor).then_some(actor.user_id);
-    db.write_for(actor.user_id, move |conn| db::posts::delete(conn, id, as_admin))
-        .await?
-        // The role ended (on any instance) after this token was issued.
-        .map_err(|NoLongerAdmin| ApiError::TokenRevoked)?;
+    posts.delete(user.actor(), PostId(id.into_inner())).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -3,14 +3,12 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::wire::{page_params, Page, UserResponse};
-use crate::auth::{AdminUser, Revocations};
-use crate::db::sessions::SessionPolicy;
-use crate::db::users::AdminChange;
-use crate::db::{self, Db};
-use crate::domain::{Cursor, Role};
-use crate::error::{ApiError, Problem, Validator};
-use crate::telemetry::AUDIT;
+use crate::domain::{Role, UserId};
+use crate::http::error::{ApiError, Problem};
+use crate::http::extract::AdminUser;
+use crate::http::request::Validator;
+use crate::http::wire::{page_params, Page, UserResponse};
+use crate::service::Admin;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -31,7 +29,7 @@ pub struct AdminUserResponse {
     username: String,
     #[schema(example = "user")]
     role: &'static str,
-    #[serde(serialize_with = "super::wire::rfc3339")]
+    #[serde(serialize_with = "crate::http::wire::rfc3339")]
     created_at: chrono::DateTime<chrono::Utc>,
     post_count: i64,
 }
@@ -43,19 +41,6 @@ pub struct RoleRequest {
     role: Option<String>,
 }
 
-const NO_USER: ApiError = ApiError::NotFound("no such user");
-
-/// Maps the outcome of a change to a user made with admin rights.
-fn admin_change<T>(change: AdminChange<T>) -> Result<T, ApiError> {
-    match change {
-        AdminChange::Done(value) => Ok(value),
-        AdminChange::NotFound => Err(NO_USER),
-        AdminChange::LastAdmin => Err(ApiError::LastAdmin),
-        // The role change or deletion ended this admin's sessions too.
-        AdminChange::NotAdmin => Err(ApiError::TokenRevoked),
-    }
-}
-
 /// List accounts, oldest first, with their post counts
 #[utoipa::path(get, path = "/admin/users", tag = "admin", params(ListUsersQuery), security(("bearer" = [])),
     responses((status = 200, description = "A page of users, oldest first", body = Page<AdminUserResponse>),
@@ -63,20 +48,19 @@ fn admin_change<T>(change: AdminChange<T>) -> Result<T, ApiError> {
 pub async fn list_users(
     _admin: AdminUser,
     query: web::Query<ListUsersQuery>,
-    db: web::Data<Db>,
+    admin: web::Data<Admin>,
 ) -> Result<web::Json<Page<AdminUserResponse>>, ApiError> {
     let query = query.into_inner();
     let mut v = Validator::default();
     let page = page_params(&mut v, query.limit, query.cursor);
     let (limit, cursor) = v.finish(page)?;
-    let after = cursor.map(Cursor::id);
-    let rows = db.read(move |conn| db::users::list_with_post_counts(conn, after, limit + 1)).await?;
+    let rows = admin.list_users(cursor.map(|c| UserId(c.id())), limit + 1).await?;
     Ok(web::Json(Page::from_rows(
         rows,
         limit as usize,
-        |(u, _)| u.id,
+        |(user, _)| user.id.0,
         |(user, post_count)| AdminUserResponse {
-            id: user.id,
+            id: user.id.0,
             username: user.username,
             role: user.role.as_str(),
             created_at: user.created_at,
@@ -95,24 +79,15 @@ pub async fn list_users(
         (status = 404, response = Problem), (status = 409, response = Problem), (status = 415, response = Problem),
         (status = 422, response = Problem)))]
 pub async fn update_user_role(
-    admin: AdminUser,
+    by: AdminUser,
     id: web::Path<i64>,
     body: web::Json<RoleRequest>,
-    db: web::Data<Db>,
-    revocations: web::Data<Revocations>,
-    policy: web::Data<SessionPolicy>,
+    admin: web::Data<Admin>,
 ) -> Result<web::Json<UserResponse>, ApiError> {
     let mut v = Validator::default();
     let role = v.required("role", body.into_inner().role, |raw| raw.parse::<Role>());
     let role = v.finish(role)?;
-    let (id, policy) = (id.into_inner(), **policy);
-    let by = admin.0.id();
-    let (user, ended) =
-        admin_change(db.write_for(id, move |conn| db::users::set_role(conn, by, id, role, policy)).await?)?;
-    revocations.add_local(&ended, policy);
-    tracing::info!(target: AUDIT, event = "role_changed", user_id = id, by, role = %role,
-        sessions_ended = ended.len());
-    Ok(web::Json(user.into()))
+    Ok(web::Json(admin.set_role(by.0.actor(), UserId(id.into_inner()), role).await?.into()))
 }
 
 /// Delete an account, its posts and its sessions
@@ -122,17 +97,10 @@ pub async fn update_user_role(
         (status = 401, response = Problem), (status = 403, response = Problem), (status = 404, response = Problem),
         (status = 409, response = Problem)))]
 pub async fn delete_user(
-    admin: AdminUser,
+    by: AdminUser,
     id: web::Path<i64>,
-    db: web::Data<Db>,
-    revocations: web::Data<Revocations>,
-    policy: web::Data<SessionPolicy>,
+    admin: web::Data<Admin>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, policy) = (id.into_inner(), **policy);
-    let by = admin.0.id();
-    let ended = admin_change(db.write_for(id, move |conn| db::users::delete(conn, by, id, policy)).await?)?;
-    revocations.add_local(&ended, policy);
-    tracing::info!(target: AUDIT, event = "user_deleted", user_id = id, by,
-        sessions_ended = ended.len());
+    admin.delete_user(by.0.actor(), UserId(id.into_inner())).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -6,9 +6,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
 use utoipa::ToSchema;
 
-use crate::auth::IssuedToken;
+use super::request::Validator;
 use crate::domain::{Cursor, Post, User};
-use crate::error::Validator;
+use crate::service::TokenPair;
 
 /// An account.
 #[derive(Serialize, ToSchema)]
@@ -23,7 +23,7 @@ pub struct UserResponse {
 
 impl From<User> for UserResponse {
     fn from(user: User) -> Self {
-        Self { id: user.id, username: user.username, role: user.role.as_str(), created_at: user.created_at }
+        Self { id: user.id.0, username: user.username, role: user.role.as_str(), created_at: user.created_at }
     }
 }
 
@@ -57,11 +57,11 @@ pub struct PostResponse {
 impl From<Post> for PostResponse {
     fn from(post: Post) -> Self {
         Self {
-            id: post.id,
+            id: post.id.0,
             content: post.content,
             created_at: post.created_at,
             updated_at: post.updated_at,
-            user: AuthorResponse { id: post.author_id, username: post.author_username },
+            user: AuthorResponse { id: post.author_id.0, username: post.author_username },
         }
     }
 }
@@ -106,19 +106,17 @@ pub struct TokenResponse {
 }
 
 impl TokenResponse {
-    pub fn new(token: IssuedToken, refresh_token: String, user: User) -> Self {
-        Self {
-            access_token: token.token,
+    /// The answer for a new token pair, never stored by caches (RFC 6749
+    /// §5.1).
+    pub fn respond(pair: TokenPair, mut builder: actix_web::HttpResponseBuilder) -> HttpResponse {
+        let body = Self {
+            access_token: pair.access.token,
             token_type: "Bearer",
-            expires_in: token.expires_in,
-            refresh_token,
-            user: user.into(),
-        }
-    }
-
-    /// Token responses must never be stored by caches (RFC 6749 §5.1).
-    pub fn respond(self, mut builder: actix_web::HttpResponseBuilder) -> HttpResponse {
-        builder.insert_header(CacheControl(vec![CacheDirective::NoStore])).json(self)
+            expires_in: pair.access.expires_in,
+            refresh_token: pair.refresh_token,
+            user: pair.user.into(),
+        };
+        builder.insert_header(CacheControl(vec![CacheDirective::NoStore])).json(body)
     }
 }
 

@@ -1,0 +1,270 @@
+//! The transactions that span accounts and their sessions: starting and
+//! rotating a session, and the account changes that must end sessions with
+//! them. Each runs inside the caller's transaction (`Db::write`).
+use super::sessions::{self, SessionSet};
+use super::users::{self, NoLongerAdmin, RowLock};
+use super::{now, DbConn, DbError};
+use crate::domain::{Actor, RefreshHash, Role, SessionId, SessionPolicy, User, UserId, Username};
+
+/// A session just started.
+#[derive(Debug)]
+pub struct Started {
+    /// The account as it is now.
+    pub user: User,
+    /// The user's oldest sessions, ended to keep them within the cap.
+    pub evicted: Vec<SessionId>,
+}
+
+/// The password hash a signup stored or a login checked the password
+/// against, and — for a login whose hash was outdated — a fresh hash of the
+/// same password to store in its place.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckedPassword<'a> {
+    pub hash: &'a str,
+    pub renewed: Option<&'a str>,
+}
+
+/// A new session for `user` with its first refresh token, ending the user's
+/// oldest live sessions beyond [`SessionPolicy::max_per_user`]. The password
+/// was checked before, by an argon2 verify: `None` if the account was
+/// deleted or its password replaced meanwhile. Its role may have changed
+/// too, and the token must carry the current one.
+pub fn start_session(
+    conn: &mut DbConn,
+    id: &SessionId,
+    user: UserId,
+    password: CheckedPassword<'_>,
+    first_token: &RefreshHash,
+    policy: SessionPolicy,
+) -> Result<Option<Started>, DbError> {
+    // A role change, password reset or deletion running now either
+    // committed before this read (we see its result) or waits for this
+    // session to exist, and then ends it: a token with a stale role or
+    // password never outlives the change. The lock is exclusive so that one
+    // user's concurrent logins count their sessions one at a time, and the
+    // cap holds.
+    let Some(account) = users::lock(conn, user, RowLock::Update)? else { return Ok(None) };
+    if users::password_hash(conn, user)?.as_deref() != Some(password.hash) {
+        return Ok(None);
+    }
+    if let Some(renewed) = password.renewed {
+        users::set_password_hash(conn, user, renewed)?;
+    }
+    let beyond_cap = sessions::beyond_cap(conn, user, policy)?;
+    let evicted = if beyond_cap.is_empty() {
+        Vec::new()
+    } else {
+        sessions::end(conn, SessionSet::Listed(&beyond_cap), policy)?
+    };
+    sessions::insert(conn, id, user, first_token, policy)?;
+    Ok(Some(Started { user: account, evicted }))
+}
+
+/// A refresh token presented, and the one to store in its place.
+#[derive(Debug, Clone, Copy)]
+pub struct Rotation<'a> {
+    pub presented: &'a RefreshHash,
+    pub successor: &'a RefreshHash,
+}
+
+/// What presenting a refresh token did.
+#[derive(Debug)]
+pub enum Refresh {
+    /// The token was live: it is now used, and the successor is the live one.
+    Rotated { user: User, session: SessionId },
+    /// The token had already been used: its session has been ended.
+    Reused { user: UserId, ended: Vec<SessionId> },
+    /// Unknown, or its session is over.
+    Invalid,
+}
+
+/// Rotates a refresh token. Claiming the token is a conditional update, so
+/// of N concurrent presentations at most one wins; the others count as
+/// reuse and end the session, winner included. The live path is four
+/// statements: extend the session's idle deadline, claim the token, read
+/// the user, store the successor.
+pub fn rotate(conn: &mut DbConn, rotation: Rotation<'_>, policy: SessionPolicy) -> Result<Refresh, DbError> {
+    let now = now();
+    // The session first, then the token: the order everything else that
+    // writes both takes them in (deleting a user marks its sessions ended,
+    // then the cascade deletes them and their tokens). Claiming the token
+    // first deadlocked with a deletion under way. Concurrent refreshes of
+    // one session queue here.
+    let live_user = sessions::touch_live_of(conn, rotation.presented, now, policy)?;
+    let Some(session) = sessions::claim_token(conn, rotation.presented, now)? else {
+        return end_on_reuse(conn, rotation.presented, policy);
+    };
+    // Ended or lapsed: the token is spent with its session.
+    let Some(user) = live_user else { return Ok(Refresh::Invalid) };
+    // The session's row lock keeps its user (deletion cascades through it).
+    let Some(user) = users::find(conn, user)? else { return Ok(Refresh::Invalid) };
+    sessions::insert_token(conn, &session, rotation.successor, now)?;
+    Ok(Refresh::Rotated { user, session })
+}
+
+/// A presented token that could not be claimed: unknown, or already used —
+/// then its session ends.
+fn end_on_reuse(
+    conn: &mut DbConn,
+    presented: &RefreshHash,
+    policy: SessionPolicy,
+) -> Result<Refresh, DbError> {
+    let Some((session, user)) = sessions::owner_of_token(conn, presented)? else {
+        return Ok(Refresh::Invalid);
+    };
+    let ended = sessions::end(conn, SessionSet::One(&session), policy)?;
+    Ok(Refresh::Reused { user, ended })
+}
+
+/// Outcome of a change made with admin rights.
+#[derive(Debug)]
+pub enum AdminChange<T> {
+    Done(T),
+    NotFound,
+    /// It would leave no admin.
+    LastAdmin,
+    NoLongerAdmin,
+}
+
+impl<T> AdminChange<T> {
+    fn try_map<U>(self, f: impl FnOnce(T) -> Result<U, DbError>) -> Result<AdminChange<U>, DbError> {
+        Ok(match self {
+            AdminChange::Done(value) => AdminChange::Done(f(value)?),
+            AdminChange::NotFound => AdminChange::NotFound,
+            AdminChange::LastAdmin => AdminChange::LastAdmin,
+            AdminChange::NoLongerAdmin => AdminChange::NoLongerAdmin,
+        })
+    }
+}
+
+/// Checks that `by` is still an admin, whether `user` exists and whether
+/// removing its admin role would leave none. On PostgreSQL the admin rows
+/// are locked first, so two admins demoting each other at once cannot both
+/// win, and the account changed is locked before its sessions are read, so
+/// none starting meanwhile escapes the change.
+fn guard_last_admin(
+    conn: &mut DbConn,
+    by: Actor,
+    user: UserId,
+    keeps_admin: bool,
+) -> Result<AdminChange<User>, DbError> {
+    users::lock_admins(conn)?;
+    if let Err(NoLongerAdmin) = users::holds_admin(conn, by.user_id)? {
+        return Ok(AdminChange::NoLongerAdmin);
+    }
+    let Some(account) = users::lock(conn, user, RowLock::Update)? else { return Ok(AdminChange::NotFound) };
+    if account.role == Role::Admin && !keeps_admin && users::count_admins(conn)? <= 1 {
+        return Ok(AdminChange::LastAdmin);
+    }
+    Ok(AdminChange::Done(account))
+}
+
+/// Sets the role, as admin `by`; a change ends the user's sessions, so no
+/// token keeps the old role. Returns the user and the ended session ids.
+pub fn set_role(
+    conn: &mut DbConn,
+    by: Actor,
+    user: UserId,
+    role: Role,
+    policy: SessionPolicy,
+) -> Result<AdminChange<(User, Vec<SessionId>)>, DbError> {
+    guard_last_admin(conn, by, user, role == Role::Admin)?.try_map(|account| {
+        if account.role == role {
+            return Ok((account, Vec::new()));
+        }
+        users::set_role(conn, user, role)?;
+        let ended = sessions::end(conn, SessionSet::OfUser(user), policy)?;
+        Ok((User { role, ..account }, ended))
+    })
+}
+
+/// Deletes a user, as admin `by`; their posts and sessions go with them
+/// after the sessions are recorded as revoked. Returns the ended session ids.
+pub fn delete_user(
+    conn: &mut DbConn,
+    by: Actor,
+    user: UserId,
+    policy: SessionPolicy,
+) -> Result<AdminChange<Vec<SessionId>>, DbError> {
+    guard_last_admin(conn, by, user, false)?.try_map(|_| {
+        let ended = sessions::end(conn, SessionSet::OfUser(user), policy)?;
+        users::delete(conn, user)?;
+        Ok(ended)
+    })
+}
+
+/// Ends every session of the account named `username_key` and, given a
+/// hash, replaces its password: a login that checked the old password just
+/// before cannot start a session after it (see [`start_session`]). Returns
+/// the account and the ended session ids; `None` when there is no such
+/// account.
+pub fn sign_out_everywhere(
+    conn: &mut DbConn,
+    username_key: &str,
+    new_password_hash: Option<&str>,
+    policy: SessionPolicy,
+) -> Result<Option<(User, Vec<SessionId>)>, DbError> {
+    let Some((found, _)) = users::find_credentials(conn, username_key)? else { return Ok(None) };
+    let Some(account) = users::lock(conn, found.id, RowLock::Update)? else { return Ok(None) };
+    if let Some(hash) = new_password_hash {
+        users::set_password_hash(conn, account.id, hash)?;
+    }
+    let ended = sessions::end(conn, SessionSet::OfUser(account.id), policy)?;
+    Ok(Some((account, ended)))
+}
+
+/// Makes `username` an admin: promotes the existing account (keeping its
+/// password; like any role change this ends their sessions), or creates it
+/// with `password_hash`. Returns the user, whether it was created, and the
+/// ended sessions; `None` when the account does not exist and no hash was
+/// given.
+pub fn create_or_promote_admin(
+    conn: &mut DbConn,
+    username: &Username,
+    password_hash: Option<&str>,
+    policy: SessionPolicy,
+) -> Result<Option<(User, bool, Vec<SessionId>)>, DbError> {
+    match (users::find_credentials(conn, &username.key())?, password_hash) {
+        (Some((account, _)), _) if account.role == Role::Admin => Ok(Some((account, false, Vec::new()))),
+        (Some((account, _)), _) => {
+            users::set_role(conn, account.id, Role::Admin)?;
+            let ended = sessions::end(conn, SessionSet::OfUser(account.id), policy)?;
+            Ok(Some((User { role: Role::Admin, ..account }, false, ended)))
+        }
+        (None, Some(hash)) => Ok(Some((users::insert(conn, username, hash, Role::Admin)?, true, Vec::new()))),
+        (None, None) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::scratch_sqlite;
+
+    const POLICY: SessionPolicy = SessionPolicy {
+        idle: chrono::TimeDelta::days(14),
+        absolute: chrono::TimeDelta::days(30),
+        revoked_for: chrono::TimeDelta::minutes(16),
+        max_per_user: 100,
+    };
+
+    #[test]
+    fn a_session_starts_only_if_the_checked_password_is_still_the_accounts() {
+        let (_dir, db) = scratch_sqlite();
+        let alice = Username::parse("alice").unwrap();
+        let id = db.write_blocking(|conn| users::insert(conn, &alice, "hash-1", Role::User)).unwrap().id;
+        let start = |sid: &str, checked: &str| {
+            let password = CheckedPassword { hash: checked, renewed: None };
+            let (sid, token) = (SessionId(sid.into()), RefreshHash(format!("refresh-{sid}")));
+            db.write_blocking(|conn| start_session(conn, &sid, id, password, &token, POLICY)).unwrap()
+        };
+        assert!(start("s1", "hash-1").is_some());
+        // A login that checked the old password finishes after the reset.
+        let reset = db
+            .write_blocking(|conn| sign_out_everywhere(conn, &alice.key(), Some("hash-2"), POLICY))
+            .unwrap();
+        assert_eq!(reset.map(|(_, ended)| ended), Some(vec![SessionId("s1".into())]));
+        assert!(start("s2", "hash-1").is_none());
+        assert!(start("s3", "hash-2").is_some());
+    }
+}

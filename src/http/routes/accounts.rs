@@ -1,0 +1,138 @@
+//! Signup, login, refresh, logout and the caller's own account.
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::domain::{ClientIp, Password, Username};
+use crate::http::client_ip::Throttled;
+use crate::http::error::{ApiError, Problem};
+use crate::http::extract::{AuthUser, SessionToken};
+use crate::http::request::Validator;
+use crate::http::wire::{TokenResponse, UserResponse};
+use crate::service::{Accounts, Sessions};
+
+// Wire types keep plain optional strings: a wrong JSON type is a 400 from
+// the extractor, a missing field or a broken rule a 422 from us.
+
+/// A username and password.
+#[derive(Deserialize, ToSchema)]
+pub struct CredentialsRequest {
+    /// 3–32 characters of `A-Z a-z 0-9 _ . -`; case-insensitively unique.
+    #[schema(value_type = String, required = true, example = "alice")]
+    username: Option<String>,
+    /// 8–128 characters; not one of the 10,000 most common passwords.
+    #[schema(value_type = String, required = true, example = "correct horse battery")]
+    password: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    /// The refresh token of the last token response.
+    #[schema(value_type = String, required = true)]
+    refresh_token: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LogoutQuery {
+    /// `all` ends every session of the user; `session` (the default) only this one.
+    #[param(value_type = Option<String>, example = "all")]
+    scope: Option<String>,
+}
+
+/// Create an account and its first session
+///
+/// The account's role is always `user`.
+#[utoipa::path(post, path = "/signup", tag = "accounts", request_body = CredentialsRequest,
+    responses((status = 201, description = "Account created; first token pair", body = TokenResponse),
+        (status = 400, response = Problem), (status = 413, response = Problem), (status = 415, response = Problem),
+        (status = 422, response = Problem), (status = 429, response = Problem)))]
+pub async fn signup(
+    Throttled(ip): Throttled,
+    body: web::Json<CredentialsRequest>,
+    accounts: web::Data<Accounts>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let mut v = Validator::default();
+    let username = v.required("username", body.username, |raw| Username::parse(&raw));
+    let password = v.required("password", body.password, Password::parse);
+    let (username, password) = v.finish(username.zip(password))?;
+    let pair = accounts.sign_up(username, password, ip).await?;
+    Ok(TokenResponse::respond(pair, HttpResponse::Created()))
+}
+
+/// Log in: a new session
+///
+/// An unknown name, a name that breaks the rules and a wrong password all
+/// cost one argon2 verify and get the same answer.
+#[utoipa::path(post, path = "/login", tag = "accounts", request_body = CredentialsRequest,
+    responses((status = 200, description = "A new session's token pair", body = TokenResponse),
+        (status = 400, response = Problem), (status = 401, response = Problem), (status = 413, response = Problem),
+        (status = 415, response = Problem), (status = 422, response = Problem), (status = 429, response = Problem)))]
+pub async fn login(
+    Throttled(ip): Throttled,
+    body: web::Json<CredentialsRequest>,
+    accounts: web::Data<Accounts>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let mut v = Validator::default();
+    let username = v.required("username", body.username, Ok);
+    let password = v.required("password", body.password, Ok);
+    let (username, password) = v.finish(username.zip(password))?;
+    let pair = accounts.log_in(&username, password, ip).await?;
+    Ok(TokenResponse::respond(pair, HttpResponse::Ok()))
+}
+
+/// Trade a refresh token for a new token pair
+///
+/// The refresh token rotates; one that was already used ends its whole
+/// session.
+#[utoipa::path(post, path = "/refresh", tag = "accounts", request_body = RefreshRequest,
+    responses((status = 200, description = "The rotated token pair", body = TokenResponse),
+        (status = 400, response = Problem), (status = 401, response = Problem), (status = 413, response = Problem),
+        (status = 415, response = Problem), (status = 422, response = Problem), (status = 429, response = Problem)))]
+pub async fn refresh(
+    Throttled(ip): Throttled,
+    body: web::Json<RefreshRequest>,
+    accounts: web::Data<Accounts>,
+) -> Result<HttpResponse, ApiError> {
+    let mut v = Validator::default();
+    let presented = v.required("refresh_token", body.into_inner().refresh_token, Ok);
+    let pair = accounts.refresh(&v.finish(presented)?, ip).await?;
+    Ok(TokenResponse::respond(pair, HttpResponse::Ok()))
+}
+
+/// End this session, or every session of the user
+///
+/// Idempotent: a token whose session already ended still gets 204 for its
+/// own session (but 401 for `scope=all`).
+#[utoipa::path(delete, path = "/logout", tag = "accounts", params(LogoutQuery), security(("bearer" = [])),
+    responses((status = 204, description = "Session(s) ended"),
+        (status = 401, response = Problem), (status = 422, response = Problem)))]
+pub async fn logout(
+    SessionToken(claims): SessionToken,
+    query: web::Query<LogoutQuery>,
+    ip: ClientIp,
+    sessions: web::Data<Sessions>,
+) -> Result<HttpResponse, ApiError> {
+    let mut v = Validator::default();
+    let all = v.optional("scope", query.into_inner().scope, |scope| match scope.as_str() {
+        "all" => Ok(true),
+        "session" => Ok(false),
+        _ => Err("must be \"all\" or \"session\"".to_string()),
+    });
+    let all = v.finish(all)?.unwrap_or(false);
+    sessions.log_out(claims.user_id, claims.session_id, all, ip).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The account the token belongs to
+#[utoipa::path(get, path = "/check_session", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, description = "The caller's account", body = UserResponse),
+        (status = 401, response = Problem)))]
+pub async fn check_session(
+    user: AuthUser,
+    accounts: web::Data<Accounts>,
+) -> Result<web::Json<UserResponse>, ApiError> {
+    Ok(web::Json(accounts.me(user.id()).await?.into()))
+}

@@ -1,0 +1,5 @@
+//! The handlers, one file per resource.
+pub mod accounts;
+pub mod admin;
+pub mod health;
+pub mod posts;

@@ -1,0 +1,177 @@
+//! Signup, login, refresh and the caller's own account: passwords, tokens
+//! and sessions together.
+use std::sync::Arc;
+
+use crate::auth::{
+    hash_refresh_token, new_refresh_token, random_token, IssuedToken, PasswordHasher, Tokens, Verdict,
+};
+use crate::db::accounts::{CheckedPassword, Refresh, Rotation};
+use crate::db::{self, DbError};
+use crate::domain::{ClientIp, Password, Role, SessionId, User, UserId, Username};
+use crate::metrics::Metrics;
+use crate::telemetry::AUDIT;
+
+use super::{ServiceError, Sessions};
+
+/// A session's token pair, as signup, login and refresh answer it.
+pub struct TokenPair {
+    pub access: IssuedToken,
+    pub refresh_token: String,
+    pub user: User,
+    pub session: SessionId,
+}
+
+#[derive(Clone)]
+pub struct Accounts {
+    sessions: Sessions,
+    tokens: Arc<Tokens>,
+    hasher: Arc<PasswordHasher>,
+    metrics: Metrics,
+}
+
+impl Accounts {
+    pub fn new(
+        sessions: Sessions,
+        tokens: Arc<Tokens>,
+        hasher: Arc<PasswordHasher>,
+        metrics: Metrics,
+    ) -> Self {
+        Self { sessions, tokens, hasher, metrics }
+    }
+
+    /// A new account, always role `user`, and its first session.
+    pub async fn sign_up(
+        &self,
+        username: Username,
+        password: Password,
+        ip: ClientIp,
+    ) -> Result<TokenPair, ServiceError> {
+        let hash = self.hasher.hash(password).await?;
+        let stored = hash.clone();
+        let user = self
+            .sessions
+            .db()
+            .write(move |conn| db::users::insert(conn, &username, &stored, Role::User))
+            .await
+            .map_err(|e| match e {
+                DbError::UniqueViolation => ServiceError::UsernameTaken,
+                other => other.into(),
+            })?;
+        let pair = self.start(user.id, hash, None).await?;
+        tracing::info!(target: AUDIT, event = "signup", user_id = user.id.0, session_id = %pair.session, ip = %ip);
+        Ok(pair)
+    }
+
+    /// A new session. An unknown name, a name that breaks the rules and a
+    /// wrong password all cost one argon2 verify and get the same answer.
+    pub async fn log_in(
+        &self,
+        username: &str,
+        password: String,
+        ip: ClientIp,
+    ) -> Result<TokenPair, ServiceError> {
+        let found = match Username::parse(username) {
+            Ok(name) => {
+                self.sessions.db().read(move |conn| db::users::find_credentials(conn, &name.key())).await?
+            }
+            Err(_) => None,
+        };
+        let (user, hash) = found.map_or((None, None), |(user, hash)| (Some(user.id), Some(hash)));
+        let verdict = self.hasher.verify(password, hash.clone()).await?;
+        match (user.zip(hash), verdict) {
+            (Some((user, hash)), Verdict::Match { renewed }) => {
+                let pair = self.start(user, hash, renewed).await?;
+                self.metrics.logins.with_label_values(&["ok"]).inc();
+                tracing::info!(target: AUDIT, event = "login", user_id = user.0, session_id = %pair.session, ip = %ip);
+                Ok(pair)
+            }
+            _ => {
+                self.metrics.logins.with_label_values(&["failed"]).inc();
+                // The account's id when the name exists (guessing at one
+                // account shows up), never the name typed: people type
+                // passwords there.
+                tracing::info!(target: AUDIT, event = "login_failed", user_id = user.map(|u| u.0), ip = %ip);
+                Err(ServiceError::InvalidCredentials)
+            }
+        }
+    }
+
+    /// Starts a session for the account whose password was checked against
+    /// `hash` (storing `renewed` in its place, if given), issued for the
+    /// account as it is when the session starts. Sessions it ends to keep
+    /// the user within the cap are revoked with it.
+    async fn start(
+        &self,
+        user: UserId,
+        hash: String,
+        renewed: Option<String>,
+    ) -> Result<TokenPair, ServiceError> {
+        let session = SessionId(random_token(16));
+        let (refresh_token, refresh_hash) = new_refresh_token();
+        let sid = session.clone();
+        let started = self
+            .sessions
+            .ending(Some(user), move |conn, policy| {
+                let password = CheckedPassword { hash: &hash, renewed: renewed.as_deref() };
+                Ok(match db::accounts::start_session(conn, &sid, user, password, &refresh_hash, policy)? {
+                    Some(started) => (Some(started.user), started.evicted),
+                    None => (None, Vec::new()),
+                })
+            })
+            .await?;
+        // The account was deleted, or its password replaced, since the check.
+        let user = started.ok_or(ServiceError::InvalidCredentials)?;
+        self.pair(user, session, refresh_token)
+    }
+
+    /// Trades a live refresh token for a new pair. A token that was already
+    /// used ends its whole session.
+    pub async fn refresh(&self, presented: &str, ip: ClientIp) -> Result<TokenPair, ServiceError> {
+        let presented = hash_refresh_token(presented);
+        let (successor, successor_hash) = new_refresh_token();
+        let outcome = self
+            .sessions
+            .ending(None, move |conn, policy| {
+                let rotation = Rotation { presented: &presented, successor: &successor_hash };
+                Ok(match db::accounts::rotate(conn, rotation, policy)? {
+                    Refresh::Reused { user, ended } => {
+                        (Refresh::Reused { user, ended: ended.clone() }, ended)
+                    }
+                    other => (other, Vec::new()),
+                })
+            })
+            .await?;
+        let result = match &outcome {
+            Refresh::Rotated { .. } => "ok",
+            Refresh::Reused { .. } => "reuse",
+            Refresh::Invalid => "invalid",
+        };
+        self.metrics.refreshes.with_label_values(&[result]).inc();
+        match outcome {
+            Refresh::Rotated { user, session } => {
+                tracing::info!(target: AUDIT, event = "refresh", user_id = user.id.0, session_id = %session, ip = %ip);
+                self.pair(user, session, successor)
+            }
+            Refresh::Reused { user, ended } => {
+                tracing::warn!(target: AUDIT, event = "refresh_reuse_detected", user_id = user.0, session_id = ?ended, ip = %ip);
+                Err(ServiceError::InvalidRefreshToken)
+            }
+            Refresh::Invalid => Err(ServiceError::InvalidRefreshToken),
+        }
+    }
+
+    /// The caller's account. A deleted user's sessions are revoked; this
+    /// covers the instant between.
+    pub async fn me(&self, user: UserId) -> Result<User, ServiceError> {
+        self.sessions
+            .db()
+            .read(move |conn| db::users::find(conn, user))
+            .await?
+            .ok_or(ServiceError::SessionEnded)
+    }
+
+    fn pair(&self, user: User, session: SessionId, refresh_token: String) -> Result<TokenPair, ServiceError> {
+        let access = self.tokens.issue(&user, &session).map_err(|e| ServiceError::Signing(e.to_string()))?;
+        Ok(TokenPair { access, refresh_token, user, session })
+    }
+}

@@ -1,0 +1,97 @@
+//! What admins do: list accounts, change a role, delete an account — and,
+//! from the command line, make the first admin.
+use crate::db::accounts::AdminChange;
+use crate::db::{self, DbError};
+use crate::domain::{Actor, Role, User, UserId, Username};
+use crate::telemetry::AUDIT;
+
+use super::{ServiceError, Sessions};
+
+#[derive(Clone)]
+pub struct Admin {
+    sessions: Sessions,
+}
+
+/// The outcome of an admin change as the caller sees it.
+fn done<T>(change: AdminChange<T>) -> Result<T, ServiceError> {
+    match change {
+        AdminChange::Done(value) => Ok(value),
+        AdminChange::NotFound => Err(ServiceError::NotFound("no such user")),
+        AdminChange::LastAdmin => Err(ServiceError::LastAdmin),
+        // Demoted or deleted (on any instance) after this token was issued.
+        AdminChange::NoLongerAdmin => Err(ServiceError::SessionEnded),
+    }
+}
+
+impl Admin {
+    pub fn new(sessions: Sessions) -> Self {
+        Self { sessions }
+    }
+
+    /// One page of accounts in id order, each with its number of posts.
+    pub async fn list_users(
+        &self,
+        after: Option<UserId>,
+        limit: i64,
+    ) -> Result<Vec<(User, i64)>, ServiceError> {
+        Ok(self.sessions.db().read(move |conn| db::users::list_with_post_counts(conn, after, limit)).await?)
+    }
+
+    /// Sets `user`'s role; a change ends their sessions. Never leaves zero
+    /// admins.
+    pub async fn set_role(&self, by: Actor, user: UserId, role: Role) -> Result<User, ServiceError> {
+        let (changed, ended) = self
+            .sessions
+            .ending(Some(user), move |conn, policy| {
+                let change = db::accounts::set_role(conn, by, user, role, policy)?;
+                let ended = match &change {
+                    AdminChange::Done((_, ended)) => ended.clone(),
+                    _ => Vec::new(),
+                };
+                Ok((change, ended))
+            })
+            .await
+            .map_err(ServiceError::from)
+            .and_then(done)?;
+        tracing::info!(target: AUDIT, event = "role_changed", user_id = user.0, by = by.user_id.0, role = %role,
+            sessions_ended = ended.len());
+        Ok(changed)
+    }
+
+    /// Deletes `user`, their posts and their sessions.
+    pub async fn delete_user(&self, by: Actor, user: UserId) -> Result<(), ServiceError> {
+        let ended = self
+            .sessions
+            .ending(Some(user), move |conn, policy| {
+                let change = db::accounts::delete_user(conn, by, user, policy)?;
+                let ended = match &change {
+                    AdminChange::Done(ended) => ended.clone(),
+                    _ => Vec::new(),
+                };
+                Ok((change, ended))
+            })
+            .await
+            .map_err(ServiceError::from)
+            .and_then(done)?;
+        tracing::info!(target: AUDIT, event = "user_deleted", user_id = user.0, by = by.user_id.0,
+            sessions_ended = ended.len());
+        Ok(())
+    }
+
+    /// Makes `username` an admin (the command line's `create-admin`):
+    /// promotes the account, ending its sessions like any role change, or
+    /// creates it with `password_hash`. `None` when there is no such
+    /// account and no hash was given.
+    pub fn create_or_promote(
+        &self,
+        username: &Username,
+        password_hash: Option<&str>,
+    ) -> Result<Option<(User, bool)>, DbError> {
+        self.sessions.ending_blocking(|conn, policy| {
+            Ok(match db::accounts::create_or_promote_admin(conn, username, password_hash, policy)? {
+                Some((user, created, ended)) => (Some((user, created)), ended),
+                None => (None, Vec::new()),
+            })
+        })
+    }
+}

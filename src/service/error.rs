@@ -1,0 +1,31 @@
+//! Why a use case did not happen, in the service's terms; the HTTP edge maps
+//! each to the contract's status and code.
+use crate::auth::HashError;
+use crate::db::DbError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("unknown username or wrong password")]
+    InvalidCredentials,
+    #[error("unknown, expired or revoked refresh token")]
+    InvalidRefreshToken,
+    /// The caller's session, or the role it acted with, has ended.
+    #[error("the session of this token has ended")]
+    SessionEnded,
+    #[error("that username is taken")]
+    UsernameTaken,
+    #[error("{0}")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("that would leave no admin")]
+    LastAdmin,
+    #[error("too many requests from this address; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    #[error("signing failed: {0}")]
+    Signing(String),
+}

@@ -1,0 +1,16 @@
+//! Use cases: what the routes and the command line do, each one function.
+//! Services may use `auth`, `db`, `domain` and `metrics`; they know nothing
+//! of HTTP (no actix, no status codes) and run no SQL of their own.
+mod accounts;
+mod admin;
+mod error;
+mod limiter;
+mod posts;
+mod sessions;
+
+pub use accounts::{Accounts, TokenPair};
+pub use admin::Admin;
+pub use error::ServiceError;
+pub use limiter::Limiter;
+pub use posts::Posts;
+pub use sessions::Sessions;

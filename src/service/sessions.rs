@@ -1,0 +1,113 @@
+//! Where sessions end: in the database and in this instance's revocation
+//! mirror, together. Every write that can end a session (logout, refresh
+//! reuse, the session cap, a role change, a deletion, the command line) runs
+//! through [`Sessions::ending`], so none can forget the mirror.
+use std::sync::Arc;
+
+use crate::auth::Revocations;
+use crate::db::sessions::SessionSet;
+use crate::db::{self, Db, DbConn, DbError};
+use crate::domain::{ClientIp, SessionId, SessionPolicy, User, UserId};
+use crate::telemetry::AUDIT;
+
+use super::ServiceError;
+
+#[derive(Clone)]
+pub struct Sessions {
+    db: Db,
+    revocations: Arc<Revocations>,
+    policy: SessionPolicy,
+}
+
+impl Sessions {
+    pub fn new(db: Db, revocations: Arc<Revocations>, policy: SessionPolicy) -> Self {
+        Self { db, revocations, policy }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Runs `write` as one transaction — on behalf of `account`, when known
+    /// (see `Db::write_for`) — and records every session it ended in this
+    /// instance's mirror: their tokens are refused here at once, and on
+    /// every other instance at its next sync.
+    pub async fn ending<T, F>(&self, account: Option<UserId>, mut write: F) -> Result<T, DbError>
+    where
+        F: FnMut(&mut DbConn, SessionPolicy) -> Result<(T, Vec<SessionId>), DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let policy = self.policy;
+        let write = move |conn: &mut DbConn| write(conn, policy);
+        let (value, ended) = match account {
+            Some(account) => self.db.write_for(account, write).await?,
+            None => self.db.write(write).await?,
+        };
+        self.revocations.add_local(&ended, policy);
+        Ok(value)
+    }
+
+    /// [`Sessions::ending`] on the current thread, for the command line.
+    pub fn ending_blocking<T>(
+        &self,
+        mut write: impl FnMut(&mut DbConn, SessionPolicy) -> Result<(T, Vec<SessionId>), DbError>,
+    ) -> Result<T, DbError> {
+        let policy = self.policy;
+        let (value, ended) = self.db.write_blocking(|conn| write(conn, policy))?;
+        self.revocations.add_local(&ended, policy);
+        Ok(value)
+    }
+
+    /// Whether this instance knows the session as ended.
+    pub fn has_ended(&self, session: &SessionId) -> bool {
+        self.revocations.is_revoked(session.as_str())
+    }
+
+    /// Logout: ends `session`, or with `all` every session of `user`.
+    /// Idempotent for the caller's own session; only a live session may end
+    /// the others (a token whose session ended, perhaps because it was
+    /// stolen, keeps only the logout of its own).
+    pub async fn log_out(
+        &self,
+        user: UserId,
+        session: SessionId,
+        all: bool,
+        ip: ClientIp,
+    ) -> Result<usize, ServiceError> {
+        if all && self.has_ended(&session) {
+            return Err(ServiceError::SessionEnded);
+        }
+        let which = session.clone();
+        let ended = self
+            .ending(Some(user), move |conn, policy| {
+                let set = if all { SessionSet::OfUser(user) } else { SessionSet::One(&which) };
+                let ended = db::sessions::end(conn, set, policy)?;
+                Ok((ended.len(), ended))
+            })
+            .await?;
+        tracing::info!(target: AUDIT, event = "logout", user_id = user.0, session_id = %session, all, ended, ip = %ip);
+        Ok(ended)
+    }
+
+    /// Ends every session of the account named `username_key` and, given a
+    /// hash, replaces its password (the command line's `set-password` and
+    /// `end-sessions`). `None` when there is no such account.
+    pub fn sign_out_everywhere(
+        &self,
+        username_key: &str,
+        new_password_hash: Option<&str>,
+    ) -> Result<Option<(User, usize)>, DbError> {
+        let signed_out = self.ending_blocking(|conn, policy| {
+            let found = db::accounts::sign_out_everywhere(conn, username_key, new_password_hash, policy)?;
+            Ok(match found {
+                Some((user, ended)) => (Some((user, ended.len())), ended),
+                None => (None, Vec::new()),
+            })
+        })?;
+        if let Some((user, ended)) = &signed_out {
+            tracing::info!(target: AUDIT, event = "signed_out_everywhere", user_id = user.id.0,
+                password_replaced = new_password_hash.is_some(), ended);
+        }
+        Ok(signed_out)
+    }
+}
