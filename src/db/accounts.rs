@@ -237,34 +237,4 @@ pub fn create_or_promote_admin(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::db::scratch_sqlite;
-
-    const POLICY: SessionPolicy = SessionPolicy {
-        idle: chrono::TimeDelta::days(14),
-        absolute: chrono::TimeDelta::days(30),
-        revoked_for: chrono::TimeDelta::minutes(16),
-        max_per_user: 100,
-    };
-
-    #[test]
-    fn a_session_starts_only_if_the_checked_password_is_still_the_accounts() {
-        let (_dir, db) = scratch_sqlite();
-        let alice = Username::parse("alice").unwrap();
-        let id = db.write_blocking(|conn| users::insert(conn, &alice, "hash-1", Role::User)).unwrap().id;
-        let start = |sid: &str, checked: &str| {
-            let password = CheckedPassword { hash: checked, renewed: None };
-            let (sid, token) = (SessionId(sid.into()), RefreshHash(format!("refresh-{sid}")));
-            db.write_blocking(|conn| start_session(conn, &sid, id, password, &token, POLICY)).unwrap()
-        };
-        assert!(start("s1", "hash-1").is_some());
-        // A login that checked the old password finishes after the reset.
-        let reset = db
-            .write_blocking(|conn| sign_out_everywhere(conn, &alice.key(), Some("hash-2"), POLICY))
-            .unwrap();
-        assert_eq!(reset.map(|(_, ended)| ended), Some(vec![SessionId("s1".into())]));
-        assert!(start("s2", "hash-1").is_none());
-        assert!(start("s3", "hash-2").is_some());
-    }
-}
+mod tests;

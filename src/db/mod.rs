@@ -1,8 +1,10 @@
 //! Persistence: schema, rows, queries, and the SQLite/PostgreSQL switch.
 //! Nothing outside this folder knows which backend is in use.
 pub mod accounts;
+mod conn;
 mod error;
 pub mod keys;
+mod migrate;
 mod pool;
 pub mod posts;
 pub mod rate_limits;
@@ -16,9 +18,11 @@ mod transaction;
 mod turns;
 mod url;
 pub mod users;
+mod watch;
 
+pub use conn::{establish_pg, DbConn};
 pub use error::{ConnectError, DbError};
-pub use pool::{establish_pg, Db, DbConn};
+pub use pool::Db;
 pub use sql::ping;
 pub(crate) use sql::{load, now, pg_only};
 pub use url::{Backend, DatabaseUrl};

@@ -76,7 +76,7 @@ impl Drop for Turn {
 mod tests {
     use super::*;
 
-    #[actix_web::test]
+    #[tokio::test]
     async fn an_account_past_its_share_waits_then_times_out_and_others_go_on() {
         let turns = AccountTurns::new(2);
         let wait = Duration::from_millis(50);
