@@ -18,7 +18,7 @@ use crate::db::{Db, DbError};
 use crate::http::middleware::{body_deadline, head_as_get, request_span, REQUEST_ID_HEADER};
 use crate::http::request::{json_config, not_found, path_config, query_config};
 use crate::metrics::Metrics;
-use crate::service::{Accounts, Admin, Limiter, Posts, Sessions};
+use crate::service::{Accounts, Admin, Limiter, Posts, Readiness, Sessions};
 use crate::{db, http};
 
 /// Expired revocations and long-finished sessions are deleted this often
@@ -102,6 +102,7 @@ impl Application {
         ));
         let admin = web::Data::new(Admin::new(sessions.clone()));
         let posts = web::Data::new(Posts::new(db.clone()));
+        let readiness = web::Data::new(Readiness::new(db.clone(), revocations.clone().into_inner()));
         let sessions = web::Data::new(sessions);
         let metrics = web::Data::new(metrics);
         let limiter =
@@ -132,7 +133,6 @@ impl Application {
         ));
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let pool_size = config.db_pool_size as usize;
-        let db = web::Data::new(db);
         let cors_origins = config.cors_origins.clone();
         let body_timeout = config.body_timeout;
         let server = HttpServer::new(move || {
@@ -147,7 +147,6 @@ impl Application {
                 .app_data(json_config())
                 .app_data(path_config())
                 .app_data(query_config())
-                .app_data(db.clone())
                 .app_data(tokens.clone())
                 .app_data(revocations.clone())
                 .app_data(limiter.clone())
@@ -156,6 +155,7 @@ impl Application {
                 .app_data(admin.clone())
                 .app_data(posts.clone())
                 .app_data(sessions.clone())
+                .app_data(readiness.clone())
                 .configure(http::configure)
                 .default_service(web::to(not_found))
         })

@@ -227,6 +227,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Forbidden(detail) => Self::Forbidden(detail),
             ServiceError::LastAdmin => Self::LastAdmin,
             ServiceError::RateLimited { retry_after_secs } => Self::RateLimited { retry_after_secs },
+            ServiceError::NotSynced => Self::Unavailable(NOT_SYNCED),
             ServiceError::Db(e) => e.into(),
             ServiceError::Hash(e) => e.into(),
             ServiceError::Signing(detail) => Self::Internal(detail),

@@ -22,6 +22,9 @@ pub enum ServiceError {
     LastAdmin,
     #[error("too many requests from this address; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// This instance cannot read which sessions have ended.
+    #[error("revocations not synced within a second")]
+    NotSynced,
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]

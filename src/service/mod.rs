@@ -6,6 +6,7 @@ mod admin;
 mod error;
 mod limiter;
 mod posts;
+mod readiness;
 mod sessions;
 
 pub use accounts::{Accounts, TokenPair};
@@ -13,4 +14,5 @@ pub use admin::Admin;
 pub use error::ServiceError;
 pub use limiter::Limiter;
 pub use posts::Posts;
+pub use readiness::Readiness;
 pub use sessions::Sessions;

@@ -231,3 +231,14 @@ async fn usernames_ignore_case_the_same_way_whatever_the_databases_locale() {
     app.login("IVAN").await;
     app.try_signup("iVAN", PASSWORD).await.assert_problem(422, "username_taken");
 }
+
+backend_test! {
+    async fn common_passwords_are_refused_at_signup(backend: Backend) {
+        let app = spawn_app(backend).await;
+        for common in ["password", "Password1", "iloveyou", "QWERTYUIOP"] {
+            let res = app.try_signup("alice", common).await;
+            res.assert_problem(422, "validation_failed");
+            assert_eq!(res.body["errors"][0]["field"], "password", "{common}");
+        }
+    }
+}

@@ -273,7 +273,7 @@ async fn a_new_sqlite_database_is_readable_by_its_owner_only() {
 }
 
 #[actix_web::test]
-async fn metrics_do_not_need_a_database_round_trip() {
+async fn metrics_are_served_as_prometheus_text() {
     let app = spawn_app(Backend::Sqlite).await;
     let res = app.raw(Method::GET, "/metrics").send().await.unwrap();
     assert_eq!(res.status(), 200);

@@ -1,7 +1,6 @@
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use jsonwebtoken::decode_header;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -16,21 +15,6 @@ fn claim(token: &str, name: &str) -> Value {
 
 async fn logout(app: &TestApp, token: &str, query: &str) -> Res {
     app.call(Method::DELETE, &format!("/logout{query}"), Some(token), None).await
-}
-
-/// A failing login carrying these `X-Forwarded-For` header lines, in order.
-async fn login_forwarded(app: &TestApp, lines: &[&str]) -> Res {
-    let req = lines
-        .iter()
-        .fold(app.raw(Method::POST, "/login"), |req, line| req.header("x-forwarded-for", *line))
-        .json(&json!({"username": "nobody", "password": PASSWORD}));
-    TestApp::finish(req).await
-}
-
-/// A login that a trusted proxy says came from `ip` (a client-set address
-/// first, which must be ignored).
-async fn login_via_proxy(app: &TestApp, ip: &str) -> Res {
-    login_forwarded(app, &[&format!("10.9.9.9, {ip}")]).await
 }
 
 backend_test! {
@@ -106,14 +90,17 @@ backend_test! {
         let alice = app.signup("alice").await;
         let results = join_all((0..8).map(|_| app.try_refresh(&alice.refresh))).await;
         let winners: Vec<&Res> = results.iter().filter(|r| r.status == 200).collect();
-        assert!(winners.len() <= 1, "{results:?}");
+        // The first to lock the session claims the token; every other sees
+        // it used, which is reuse.
+        assert_eq!(winners.len(), 1, "{results:?}");
         for loser in results.iter().filter(|r| r.status != 200) {
             loser.assert_problem(401, "invalid_refresh_token");
         }
         let successors: Vec<String> =
             winners.iter().map(|r| r.body["refresh_token"].as_str().unwrap().to_string()).collect();
+        // The reuse ended the session, the winner's successor with it.
         let live = join_all(successors.iter().map(|t| app.try_refresh(t))).await;
-        assert!(live.iter().filter(|r| r.status == 200).count() <= 1);
+        assert_eq!(live.iter().filter(|r| r.status == 200).count(), 0, "{live:?}");
     }
 
     async fn access_and_refresh_tokens_are_not_interchangeable(backend: Backend) {
@@ -251,23 +238,6 @@ backend_test! {
         app.try_refresh(&alice.refresh).await.assert_problem(401, "invalid_refresh_token");
     }
 
-    async fn credential_routes_are_rate_limited_per_client_ip(backend: Backend) {
-        let app = spawn_app_with(backend, |c| c.rate_limit_per_min = 3).await;
-        for _ in 0..3 {
-            app.try_login("nobody", PASSWORD).await.assert_problem(401, "invalid_credentials");
-        }
-        let res = app.try_login("nobody", PASSWORD).await;
-        res.assert_problem(429, "rate_limited");
-        let retry: u64 = res.header("retry-after").expect("Retry-After").parse().unwrap();
-        assert!((1..=20).contains(&retry), "{retry}");
-        app.try_signup("alice", PASSWORD).await.assert_problem(429, "rate_limited");
-        app.try_refresh("x").await.assert_problem(429, "rate_limited");
-        let spoofed = app.raw(Method::POST, "/login").header("x-forwarded-for", "203.0.113.9")
-            .json(&json!({"username": "nobody", "password": PASSWORD}));
-        TestApp::finish(spoofed).await.assert_problem(429, "rate_limited");
-        app.call(Method::GET, "/healthz", None, None).await.assert_status(200);
-    }
-
     async fn past_the_session_cap_a_login_ends_the_users_oldest_session(backend: Backend) {
         let app = spawn_app_with(backend, |c| c.max_sessions_per_user = 3).await;
         let oldest = app.signup("alice").await;
@@ -297,147 +267,6 @@ backend_test! {
         }
         assert_eq!(live, 3);
     }
-
-    async fn the_rate_limit_is_one_budget_for_every_instance_on_the_database(backend: Backend) {
-        let a = spawn_app_with(backend, |c| c.rate_limit_per_min = 5).await;
-        let b = a.replica();
-        // Eight at once on each: each instance alone would let five through.
-        let all = [&a, &b].into_iter().flat_map(|app| (0..8).map(move |_| app.try_refresh("x")));
-        let responses = futures_util::future::join_all(all).await;
-        let passed = responses.iter().filter(|r| r.status == 401).count();
-        assert_eq!(passed, 5, "{:?}", responses.iter().map(|r| r.status).collect::<Vec<_>>());
-        let refused = responses.iter().find(|r| r.status == 429).expect("a refusal");
-        refused.assert_problem(429, "rate_limited");
-        let retry: u64 = refused.header("retry-after").expect("Retry-After").parse().unwrap();
-        assert!((1..=15).contains(&retry), "{retry}");
-        a.try_login("nobody", PASSWORD).await.assert_problem(429, "rate_limited");
-    }
-
-    async fn behind_a_trusted_proxy_the_forwarded_address_is_the_client(backend: Backend) {
-        let app = spawn_app_with(backend, |c| {
-            c.rate_limit_per_min = 1;
-            c.trusted_proxies = 1;
-        }).await;
-        login_via_proxy(&app, "198.51.100.1").await.assert_problem(401, "invalid_credentials");
-        login_via_proxy(&app, "198.51.100.1").await.assert_problem(429, "rate_limited");
-        login_via_proxy(&app, "198.51.100.2").await.assert_problem(401, "invalid_credentials");
-    }
-
-    async fn common_passwords_are_refused_at_signup(backend: Backend) {
-        let app = spawn_app(backend).await;
-        for common in ["password", "Password1", "iloveyou", "QWERTYUIOP"] {
-            let res = app.try_signup("alice", common).await;
-            res.assert_problem(422, "validation_failed");
-            assert_eq!(res.body["errors"][0]["field"], "password", "{common}");
-        }
-    }
-
-    async fn keys_rotate_on_schedule_published_before_they_sign(backend: Backend) {
-        let app = spawn_app_with(backend, |c| c.key_rotation = Some(chrono::TimeDelta::seconds(1))).await;
-        // A replica checks the same schedule: still one new key, not two.
-        let replica = app.replica();
-        let before = app.signup("alice").await;
-        let jwks = || async { app.call(Method::GET, "/.well-known/jwks.json", None, None).await.body };
-        // Keys are reloaded (and rotation checked) every 5 s.
-        let deadline = Instant::now() + Duration::from_secs(12);
-        while jwks().await["keys"].as_array().unwrap().len() < 2 && Instant::now() < deadline {
-            actix_web::rt::time::sleep(Duration::from_millis(250)).await;
-        }
-        assert_eq!(jwks().await["keys"].as_array().unwrap().len(), 2, "a second key is published");
-        let after = app.login("alice").await;
-        assert_eq!(decode_header(&after.token).unwrap().kid, decode_header(&before.token).unwrap().kid,
-            "the new key does not sign before the JWKS cache lifetime has passed");
-        // The new key counts as fresh from when it will sign: no rotation storm.
-        actix_web::rt::time::sleep(Duration::from_secs(6)).await;
-        assert_eq!(jwks().await["keys"].as_array().unwrap().len(), 2);
-        let seen_by_replica = replica.call(Method::GET, "/.well-known/jwks.json", None, None).await.body;
-        assert_eq!(seen_by_replica["keys"].as_array().unwrap().len(), 2);
-    }
-
-    async fn rotate_key_publishes_a_new_key_before_it_signs(backend: Backend) {
-        let app = spawn_app(backend).await;
-        let before = app.signup("alice").await;
-        let out = app.cli(&["rotate-key"], &[], "");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let keys = loop {
-            let res = app.call(Method::GET, "/.well-known/jwks.json", None, None).await;
-            let keys = res.body["keys"].as_array().unwrap().clone();
-            if keys.len() == 2 || Instant::now() > deadline {
-                break keys;
-            }
-            actix_web::rt::time::sleep(Duration::from_millis(250)).await;
-        };
-        assert_eq!(keys.len(), 2, "the new key is published within the reload interval");
-        let after = app.login("alice").await;
-        assert_eq!(decode_header(&after.token).unwrap().kid, decode_header(&before.token).unwrap().kid,
-            "the old key keeps signing until the JWKS cache lifetime has passed");
-        app.get("/check_session", &before.token).await.assert_status(200);
-    }
-}
-
-#[actix_web::test]
-async fn an_ipv6_client_is_limited_by_its_64_prefix_and_a_mapped_ipv4_address_as_itself() {
-    // The client's key is chosen before it is counted: SQLite alone covers it.
-    let app = spawn_app_with(Backend::Sqlite, |c| {
-        c.rate_limit_per_min = 1;
-        c.trusted_proxies = 1;
-    })
-    .await;
-    login_via_proxy(&app, "2001:db8:1:2::1").await.assert_problem(401, "invalid_credentials");
-    // Another address of the same /64: one host's allocation, not a new client.
-    login_via_proxy(&app, "2001:db8:1:2:ffff:ffff:ffff:fffe").await.assert_problem(429, "rate_limited");
-    login_via_proxy(&app, "2001:db8:1:3::1").await.assert_problem(401, "invalid_credentials");
-    login_via_proxy(&app, "198.51.100.7").await.assert_problem(401, "invalid_credentials");
-    login_via_proxy(&app, "::ffff:198.51.100.7").await.assert_problem(429, "rate_limited");
-    // Other IPv4 clients are not lumped together as one IPv6 /64.
-    login_via_proxy(&app, "::ffff:198.51.100.8").await.assert_problem(401, "invalid_credentials");
-}
-
-#[actix_web::test]
-async fn behind_two_trusted_proxies_the_client_is_the_second_address_from_the_right() {
-    // A CDN in front of a load balancer: the balancer appends the CDN's
-    // address, the CDN the client's; anything further left is client-set.
-    let app = spawn_app_with(Backend::Sqlite, |c| {
-        c.rate_limit_per_min = 1;
-        c.trusted_proxies = 2;
-    })
-    .await;
-    let app = &app;
-    let login = move |chain: &'static str| async move { login_forwarded(app, &[chain]).await };
-    login("10.9.9.9, 198.51.100.1, 203.0.113.5").await.assert_problem(401, "invalid_credentials");
-    login("10.9.9.8, 198.51.100.1, 203.0.113.5").await.assert_problem(429, "rate_limited");
-    login("198.51.100.2, 203.0.113.5").await.assert_problem(401, "invalid_credentials");
-    // Fewer entries than proxies: the leftmost, which a trusted proxy wrote.
-    login("198.51.100.3").await.assert_problem(401, "invalid_credentials");
-    login("198.51.100.3").await.assert_problem(429, "rate_limited");
-}
-
-#[actix_web::test]
-async fn a_proxy_that_adds_its_own_forwarded_line_is_read_after_the_clients() {
-    // HAProxy's `option forwardfor` adds a header line rather than extending
-    // the client's: the first line is the client's own, and proves nothing.
-    let app = spawn_app_with(Backend::Sqlite, |c| {
-        c.rate_limit_per_min = 1;
-        c.trusted_proxies = 1;
-    })
-    .await;
-    for (spoofed, status) in [("10.0.0.1", 401), ("10.0.0.2", 429)] {
-        let res = login_forwarded(&app, &[spoofed, "198.51.100.9"]).await;
-        assert_eq!(res.status.as_u16(), status, "client-set {spoofed}");
-    }
-}
-
-#[actix_web::test]
-async fn rotate_key_refuses_when_keys_do_not_come_from_the_database() {
-    let app = spawn_app(Backend::Sqlite).await;
-    let out = app.cli(
-        &["rotate-key"],
-        &[("WARRANT_JWT_ALG", "HS256"), ("WARRANT_JWT_SECRET", &"s".repeat(32))],
-        "",
-    );
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("rotate-key"));
 }
 
 /// Polls `app` until it refuses `token` as revoked; fails if that takes more

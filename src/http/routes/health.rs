@@ -4,9 +4,9 @@ use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::auth::{Revocations, Tokens, JWKS_MAX_AGE_SECS};
-use crate::db::Db;
-use crate::http::error::{ApiError, Problem, DB_UNREACHABLE, NOT_SYNCED};
+use crate::auth::{Tokens, JWKS_MAX_AGE_SECS};
+use crate::http::error::{ApiError, Problem};
+use crate::service::Readiness;
 
 /// A health answer.
 #[derive(Serialize, ToSchema)]
@@ -29,20 +29,8 @@ pub async fn healthz() -> web::Json<StatusResponse> {
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, description = "Ready to serve", body = StatusResponse),
         (status = 503, response = Problem)))]
-pub async fn readyz(
-    db: web::Data<Db>,
-    revocations: web::Data<Revocations>,
-) -> Result<web::Json<StatusResponse>, ApiError> {
-    // On the connections kept apart from requests, within a second: a
-    // pool full of requests waiting on a lock must not make this hang.
-    db.read_urgent(crate::db::ping).await.map_err(|e| {
-        tracing::warn!(error = %e, "readiness check failed");
-        ApiError::Unavailable(DB_UNREACHABLE)
-    })?;
-    if !revocations.is_current() {
-        tracing::warn!("readiness check failed: revocations not synced within a second");
-        return Err(ApiError::Unavailable(NOT_SYNCED));
-    }
+pub async fn readyz(readiness: web::Data<Readiness>) -> Result<web::Json<StatusResponse>, ApiError> {
+    readiness.check().await?;
     Ok(web::Json(StatusResponse { status: "ready" }))
 }
 
