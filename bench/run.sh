@@ -10,7 +10,7 @@
 # database is recreated). TLS is off by default because the database is on
 # loopback: a Debian PostgreSQL offers TLS, libpq takes it, and encrypting
 # 127.0.0.1 traffic cost 20-30% of the PostgreSQL scenarios here.
-# --smoke: 2 s per scenario on 1,000 posts, for CI. --no-auth-cost skips the
+# --smoke: 2 s per scenario on 1,000 posts and 200 users, for CI. --no-auth-cost skips the
 # second build that measures the auth layer's share. The credential routes'
 # rate limit is off (every request comes from 127.0.0.1); to measure its
 # cost, set BENCH_RATE_LIMIT to a limit per minute above the rates reached
@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
         --db) db=$2; shift ;;
         --posts) posts=$2; shift ;;
         --duration) duration=$2; shift ;;
-        --smoke) smoke=1 duration=2 posts=1000 auth_cost=0 ;;
+        --smoke) smoke=1 duration=2 posts=1000 users=200 auth_cost=0 ;;
         --no-auth-cost) auth_cost=0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
@@ -88,23 +88,42 @@ field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])'
 login() { post_json /login "{\"username\":\"user$1\",\"password\":\"$password\"}"; }
 
 start_server "$bin"
-export TOKEN MAX_POST_ID=$posts USERS=$users PASSWORD=$password THREADS=$threads REFRESH_TOKENS
+export TOKEN MAX_POST_ID=$posts USERS=$users PASSWORD=$password THREADS=$threads REFRESH_TOKENS TOKENS_FILE
 TOKEN=$(login 1 | field access_token)
+# One access token for each of the seeded users (1,000 unless --smoke),
+# logged in eight at a time: the many-clients scenario sends them round robin.
+TOKENS_FILE="$work/tokens"
+python3 - "$base/login" "$users" "$password" >"$TOKENS_FILE" <<'PY'
+import json, sys, urllib.request
+from concurrent.futures import ThreadPoolExecutor
+url, users, password = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+def login(i):
+    body = json.dumps({"username": f"user{i}", "password": password}).encode()
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(req))["access_token"]
+with ThreadPoolExecutor(8) as pool:
+    print("\n".join(pool.map(login, range(1, users + 1))))
+PY
 # Twice as many sessions as connections: wrk asks a script for more requests
 # than it has connections (a spare per thread), and a refresh must never
 # reuse a token.
 REFRESH_TOKENS=$(for i in $(seq $((2 * conns))); do login "$i" | field refresh_token; done | paste -sd, -)
 
 results="$work/results"
+# CPU time the server spent (user + system, in clock ticks), from /proc:
+# steadier than rates on a shared machine.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; }
 run() { # name script connections
-    local line
+    local line before
+    before=$(cpu_ticks)
     line=$(wrk -t$threads -c"$3" -d"${duration}s" --latency -s "bench/scenarios/$2.lua" "$base" | grep '^RESULT')
-    echo "$1 $line" >>"$results"
+    echo "$1 $line cpu_ticks=$(($(cpu_ticks) - before))" >>"$results"
 }
 
 echo "running scenarios, ${duration}s each…" >&2
 run "GET /healthz" healthz $conns
 run "GET /posts?limit=20" list $conns
+run "GET /posts?limit=20, $users users' tokens" list_many $conns
 run "GET /posts/{id}" get $conns
 run "POST /posts" create $conns
 run "POST /login (64 conc.)" login 64
@@ -127,15 +146,18 @@ fi
 
 healthz_rps=$(awk '$0 ~ /^GET \/healthz RESULT/ { sub("rps=", "", $4); print $4 }' "$results")
 cores=$(nproc)
+tick_us=$((1000000 / $(getconf CLK_TCK)))
 printf '\nwarrant bench: %s, %s posts, %s users, %s s per scenario, wrk -t%s, %s cores\n\n' \
     "$db" "$posts" "$users" "$duration" "$threads" "$cores"
-printf '| scenario | req/s | p50 ms | p99 ms | errors | × healthz |\n|---|---:|---:|---:|---:|---:|\n'
+printf '| scenario | req/s | p50 ms | p99 ms | errors | × healthz | server CPU µs/req |\n|---|---:|---:|---:|---:|---:|---:|\n'
 while read -r line; do
     name=${line%% RESULT*}
     eval "$(echo "${line#* RESULT }" | tr ' ' '\n' | sed 's/^/r_/')"
     awk -v n="$name" -v rps="$r_rps" -v p50="$r_p50_ms" -v p99="$r_p99_ms" -v err="$r_errors" -v h="$healthz_rps" \
-        'BEGIN { printf "| %s | %.0f | %.2f | %.2f | %d | %.3f |\n", n, rps, p50, p99, err, rps / h }'
+        -v ticks="$r_cpu_ticks" -v reqs="$r_requests" -v tick="$tick_us" \
+        'BEGIN { printf "| %s | %.0f | %.2f | %.2f | %d | %.3f | %.0f |\n", n, rps, p50, p99, err, rps / h, ticks * tick / reqs }'
 done <"$results"
+echo "(CPU per request during the login flood counts the flood's logins too.)"
 awk -v v="$verify_ms" -v c="$cores" \
     'BEGIN { printf "\nhashing ceiling: %d cores / %.2f ms per argon2 verify = %.0f logins/s\n", c, v, c * 1000 / v }'
 awk -v k="$hwm_kib" 'BEGIN { printf "peak resident memory after the mixed run (VmHWM): %.1f MiB\n", k / 1024 }'

@@ -1,4 +1,6 @@
-//! Domain types: values that are valid by construction, and the rules.
+//! Domain types: values that are valid by construction (parsed, not
+//! validated), ids as types, the session policy, and the authorization
+//! rules as pure functions. Imports nothing of the crate.
 mod client_ip;
 mod cursor;
 mod entities;
