@@ -163,9 +163,12 @@ impl Application {
         // (at most this long), then return so the pool closes and we exit 0.
         .shutdown_timeout(SHUTDOWN_GRACE_SECS)
         .workers(workers)
-        // Queries wait for a pooled connection anyway: more blocking threads
-        // than connections only add context switches.
-        .worker_max_blocking_threads(pool_size.div_ceil(workers).max(1))
+        // Queries wait for a pooled connection anyway, but each worker may
+        // need every connection: with fewer threads, requests stuck on a
+        // lock on one worker held its threads, and that worker's other
+        // requests queued behind them for want of a thread, not of a
+        // connection.
+        .worker_max_blocking_threads(pool_size)
         .listen(listener)
         .map_err(&bind_error)?
         .run();

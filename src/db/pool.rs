@@ -41,8 +41,10 @@ pub struct Db {
     bound: Duration,
     last_loss: Arc<LastLoss>,
     faults: Arc<Faults>,
-    /// Writes for one account take at most a quarter of the pool.
-    turns: Arc<AccountTurns>,
+    /// Writes for one account take at most half of the pool (PostgreSQL;
+    /// SQLite's one write lock is the database's, not an account's, so a
+    /// cap there would only queue one user's writes twice).
+    turns: Option<Arc<AccountTurns>>,
     /// SQLite takes one writer at a time. Two of our connections writing at
     /// once made the second wait in SQLite's busy handler, which sleeps
     /// 1–100 ms between retries (POST /posts p99 of 150–250 ms at 64
@@ -86,7 +88,7 @@ impl Db {
             bound,
             last_loss,
             faults: Arc::default(),
-            turns: AccountTurns::new(max_size as usize / 4),
+            turns: (url.backend() == Backend::Postgres).then(|| AccountTurns::new(max_size as usize / 2)),
             sqlite_writer: Arc::default(),
         })
     }
@@ -235,7 +237,10 @@ impl Db {
         // One deadline for the turn and the write: the request as a whole
         // is answered within the bound.
         let deadline = Instant::now() + self.bound;
-        let _turn = self.faults.count(self.turns.take(account.0, self.bound).await)?;
+        let _turn = match &self.turns {
+            Some(turns) => Some(self.faults.count(turns.take(account.0, self.bound).await)?),
+            None => None,
+        };
         self.write_until_async(deadline, f).await
     }
 
@@ -260,7 +265,17 @@ impl Db {
     {
         let db = self.clone();
         let deadline = Instant::now() + self.bound.min(URGENT_BOUND);
-        offload(move || db.read_on(&db.urgent, deadline, f)).await
+        // A thread of its own: the blocking pool may be full of requests
+        // waiting for connections, and this must not queue behind them.
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let span = tracing::Span::current();
+        std::thread::Builder::new()
+            .name("warrant-urgent".into())
+            .spawn(move || {
+                let _ = done.send(span.in_scope(|| db.read_on(&db.urgent, deadline, f)));
+            })
+            .map_err(|e| DbError::Other(format!("cannot start a thread: {e}")))?;
+        answer.await.map_err(|_| DbError::Other("the urgent read's thread ended without an answer".into()))?
     }
 }
 
