@@ -198,7 +198,7 @@ impl Config {
                     }
                 },
             },
-            issuer: env.get("WARRANT_ISSUER")?.unwrap_or_else(|| "warrant".into()),
+            issuer: parse_issuer(env.get("WARRANT_ISSUER")?.unwrap_or_else(|| "warrant".into()))?,
             audience: env.get("WARRANT_AUDIENCE")?.unwrap_or_else(|| "warrant".into()),
             jwt,
             rate_limit_per_min: env.number("WARRANT_RATE_LIMIT_PER_MIN", 30, 0..=1_000_000)?,
@@ -213,7 +213,30 @@ impl Config {
     }
 }
 
+/// `WARRANT_ISSUER` is any string, but one that looks like a URL must be a
+/// usable one: discovery documents are served under it, and clients fetch
+/// them from `ISSUER/.well-known/openid-configuration`.
+fn parse_issuer(issuer: String) -> Result<String, ConfigError> {
+    if !issuer.contains("://") {
+        return Ok(issuer);
+    }
+    let bad = |why: &str| invalid("WARRANT_ISSUER", format!("{issuer:?} {why}"));
+    let url = url::Url::parse(&issuer).map_err(|e| bad(&format!("is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+        return Err(bad("must be an http(s) URL with a host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(bad("must have no query, fragment or user (OpenID Connect Discovery §4.1)"));
+    }
+    Ok(issuer)
+}
+
 impl Config {
+    /// The issuer, when it is a URL: discovery is served then.
+    pub fn issuer_url(&self) -> Option<String> {
+        self.issuer.contains("://").then(|| self.issuer.clone())
+    }
+
     /// Session lifetimes.
     pub fn session_policy(&self) -> SessionPolicy {
         SessionPolicy::new(

@@ -102,6 +102,7 @@ impl Application {
         ));
         let admin = web::Data::new(Admin::new(sessions.clone()));
         let posts = web::Data::new(Posts::new(db.clone()));
+        let issuer = web::Data::new(http::Issuer(config.issuer_url()));
         let readiness = web::Data::new(Readiness::new(db.clone(), revocations.clone().into_inner()));
         let sessions = web::Data::new(sessions);
         let metrics = web::Data::new(metrics);
@@ -156,6 +157,7 @@ impl Application {
                 .app_data(posts.clone())
                 .app_data(sessions.clone())
                 .app_data(readiness.clone())
+                .app_data(issuer.clone())
                 .configure(http::configure)
                 .default_service(web::to(not_found))
         })

@@ -163,6 +163,14 @@ impl KeySet {
             .map_err(|e| DbError::Other(format!("signing keys: {e}")))
     }
 
+    /// The algorithm's JOSE name (`EdDSA`, `HS256`).
+    pub fn algorithm_name(&self) -> &'static str {
+        match self.alg {
+            Algorithm::HS256 => "HS256",
+            _ => "EdDSA",
+        }
+    }
+
     pub fn algorithm(&self) -> Algorithm {
         self.alg
     }

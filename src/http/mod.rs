@@ -17,7 +17,9 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use error::ApiError;
-use routes::{accounts, admin, health, posts};
+use routes::{accounts, admin, discovery, health, posts};
+
+pub use routes::discovery::Issuer;
 
 pub use openapi::ApiDoc;
 
@@ -36,6 +38,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("/admin/users", "GET, HEAD"),
     ("/admin/users/{id}", "PATCH, DELETE"),
     ("/.well-known/jwks.json", "GET, HEAD"),
+    ("/.well-known/openid-configuration", "GET, HEAD"),
+    ("/.well-known/oauth-authorization-server", "GET, HEAD"),
     ("/healthz", "GET, HEAD"),
     ("/readyz", "GET, HEAD"),
     // Served by the metrics middleware and the docs page.
@@ -79,6 +83,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::delete().to(admin::delete_user)),
         )
         .service(resource("/.well-known/jwks.json").route(web::get().to(health::jwks)))
+        .service(
+            resource("/.well-known/openid-configuration")
+                .route(web::get().to(discovery::openid_configuration)),
+        )
+        .service(
+            resource("/.well-known/oauth-authorization-server")
+                .route(web::get().to(discovery::oauth_authorization_server)),
+        )
         .service(resource("/healthz").route(web::get().to(health::healthz)))
         .service(resource("/readyz").route(web::get().to(health::readyz)))
         .service(resource("/docs").route(

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::routes::{accounts, admin, health, posts};
+use super::routes::{accounts, admin, discovery, health, posts};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,6 +21,7 @@ use super::routes::{accounts, admin, health, posts};
         posts::list_posts, posts::create_post, posts::get_post, posts::update_post, posts::delete_post,
         admin::list_users, admin::update_user_role, admin::delete_user,
         health::jwks, health::healthz, health::readyz,
+        discovery::openid_configuration, discovery::oauth_authorization_server,
     ),
     components(schemas(super::error::FieldError), responses(super::error::Problem)),
     modifiers(&Operations),

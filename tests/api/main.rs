@@ -1,6 +1,7 @@
 //! Black-box tests: the real app on port 0, real HTTP, a fresh database per
 //! test, on SQLite and (when `TEST_DATABASE_URL` is set) PostgreSQL.
 mod binary;
+mod discovery;
 mod helpers;
 
 mod accounts;

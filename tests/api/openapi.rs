@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde_json::Value;
 use warrant::http::ROUTES;
 
-use crate::helpers::{spawn_app, Backend};
+use crate::helpers::{spawn_app, spawn_app_with, Backend};
 
 /// Every route and method served, but HEAD: it is GET without the body,
 /// which OpenAPI does not list separately.
@@ -33,7 +33,8 @@ fn documented(doc: &Value) -> BTreeSet<(String, String)> {
 
 #[actix_web::test]
 async fn every_registered_route_is_documented_and_every_documented_route_is_served() {
-    let app = spawn_app(Backend::Sqlite).await;
+    // With a URL issuer, so that the discovery documents are served too.
+    let app = spawn_app_with(Backend::Sqlite, |c| c.issuer = "https://auth.example.com".into()).await;
     let res = app.call(Method::GET, "/openapi.json", None, None).await;
     let doc = res.assert_status(200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "OpenAPI 3.1");

@@ -1,5 +1,6 @@
 //! The handlers, one file per resource.
 pub mod accounts;
 pub mod admin;
+pub mod discovery;
 pub mod health;
 pub mod posts;
