@@ -158,7 +158,7 @@ pub(super) fn claim_token(
 }
 
 /// The session `token` belongs to, and its user.
-pub(super) fn owner_of_token(
+pub fn owner_of_token(
     conn: &mut DbConn,
     token: &RefreshHash,
 ) -> Result<Option<(SessionId, UserId)>, DbError> {

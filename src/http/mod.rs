@@ -17,7 +17,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use error::ApiError;
-use routes::{accounts, admin, discovery, health, posts};
+use routes::{accounts, admin, discovery, health, posts, revoke};
 
 pub use routes::discovery::Issuer;
 
@@ -32,6 +32,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("/login", "POST"),
     ("/refresh", "POST"),
     ("/logout", "DELETE"),
+    ("/revoke", "POST"),
     ("/check_session", "GET, HEAD"),
     ("/posts", "GET, HEAD, POST"),
     ("/posts/{id}", "GET, HEAD, PATCH, DELETE"),
@@ -64,6 +65,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/login").route(web::post().to(accounts::login)))
         .service(resource("/refresh").route(web::post().to(accounts::refresh)))
         .service(resource("/logout").route(web::delete().to(accounts::logout)))
+        .service(resource("/revoke").route(web::post().to(revoke::revoke)))
         .service(resource("/check_session").route(web::get().to(accounts::check_session)))
         .service(
             resource("/posts")

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::routes::{accounts, admin, discovery, health, posts};
+use super::routes::{accounts, admin, discovery, health, posts, revoke};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,7 +17,7 @@ use super::routes::{accounts, admin, discovery, health, posts};
         license(name = "MIT")
     ),
     paths(
-        accounts::signup, accounts::login, accounts::refresh, accounts::logout, accounts::check_session,
+        accounts::signup, accounts::login, accounts::refresh, accounts::logout, revoke::revoke, accounts::check_session,
         posts::list_posts, posts::create_post, posts::get_post, posts::update_post, posts::delete_post,
         admin::list_users, admin::update_user_role, admin::delete_user,
         health::jwks, health::healthz, health::readyz,

@@ -6,6 +6,7 @@ use crate::auth::{
     hash_refresh_token, new_refresh_token, random_token, IssuedToken, PasswordHasher, Tokens, Verdict,
 };
 use crate::db::accounts::{CheckedPassword, Refresh, Rotation};
+use crate::db::sessions::SessionSet;
 use crate::db::{self, DbError};
 use crate::domain::{ClientIp, Password, Role, SessionId, User, UserId, Username};
 use crate::metrics::Metrics;
@@ -158,6 +159,33 @@ impl Accounts {
             }
             Refresh::Invalid => Err(ServiceError::InvalidRefreshToken),
         }
+    }
+
+    /// Ends the session of `token`, a refresh or an access token (RFC 7009:
+    /// a client that lost its access token can still end its session). An
+    /// unknown, expired or already ended token is no error: there is
+    /// nothing left to end.
+    pub async fn revoke(&self, token: &str, ip: ClientIp) -> Result<(), ServiceError> {
+        let refresh = hash_refresh_token(token);
+        let access = self.tokens.verify(token).ok();
+        let ended = self
+            .sessions
+            .ending(access.as_ref().map(|claims| claims.user_id), move |conn, policy| {
+                let session = match &access {
+                    Some(claims) => Some(claims.session_id.clone()),
+                    None => db::sessions::owner_of_token(conn, &refresh)?.map(|(session, _)| session),
+                };
+                let ended = match &session {
+                    Some(session) => db::sessions::end(conn, SessionSet::One(session), policy)?,
+                    None => Vec::new(),
+                };
+                Ok((ended.clone(), ended))
+            })
+            .await?;
+        if !ended.is_empty() {
+            tracing::info!(target: AUDIT, event = "revoked", session_id = ?ended, ip = %ip);
+        }
+        Ok(())
     }
 
     /// The caller's account. A deleted user's sessions are revoked; this

@@ -14,5 +14,6 @@ mod openapi;
 mod ops;
 mod posts;
 mod rate_limits;
+mod revoke;
 mod sessions;
 mod tokens;

@@ -4,3 +4,4 @@ pub mod admin;
 pub mod discovery;
 pub mod health;
 pub mod posts;
+pub mod revoke;
