@@ -36,7 +36,7 @@ const SHUTDOWN_GRACE_SECS: u64 = 20;
 /// CORS layer at all: browsers then refuse cross-origin calls themselves.
 fn cors(origins: &[String]) -> Cors {
     let cors = origins.iter().fold(Cors::default(), |cors, origin| cors.allowed_origin(origin));
-    cors.allowed_methods(["GET", "POST", "PATCH", "DELETE"])
+    cors.allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
         .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
         .expose_headers([header::RETRY_AFTER, header::HeaderName::from_static(REQUEST_ID_HEADER)])
         .max_age(600)

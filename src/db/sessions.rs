@@ -14,6 +14,8 @@ pub enum SessionSet<'a> {
     One(&'a SessionId),
     Listed(&'a [SessionId]),
     OfUser(UserId),
+    /// Every session of the user but this one.
+    OthersOf(UserId, &'a SessionId),
 }
 
 /// Ends the live sessions selected and records their revocation, in the
@@ -35,6 +37,9 @@ pub fn end(
         SessionSet::One(id) => live.filter(sessions::id.eq(id.as_str())),
         SessionSet::Listed(ids) => live.filter(sessions::id.eq_any(ids.iter().map(SessionId::as_str))),
         SessionSet::OfUser(user) => live.filter(sessions::user_id.eq(user.0)),
+        SessionSet::OthersOf(user, keep) => {
+            live.filter(sessions::user_id.eq(user.0)).filter(sessions::id.ne(keep.as_str()))
+        }
     };
     let ids: Vec<String> = live.load(conn)?;
     if ids.is_empty() {

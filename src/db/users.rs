@@ -47,7 +47,7 @@ pub fn find(conn: &mut DbConn, id: UserId) -> Result<Option<User>, DbError> {
 }
 
 /// The account's password hash.
-pub(super) fn password_hash(conn: &mut DbConn, id: UserId) -> Result<Option<String>, DbError> {
+pub fn password_hash(conn: &mut DbConn, id: UserId) -> Result<Option<String>, DbError> {
     Ok(users::table.find(id.0).select(users::password_hash).first(conn).optional()?)
 }
 

@@ -17,7 +17,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use error::ApiError;
-use routes::{accounts, admin, discovery, health, posts, revoke};
+use routes::{accounts, admin, discovery, health, me, posts, revoke};
 
 pub use routes::discovery::Issuer;
 
@@ -34,6 +34,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("/logout", "DELETE"),
     ("/revoke", "POST"),
     ("/check_session", "GET, HEAD"),
+    ("/me", "DELETE"),
+    ("/me/password", "PUT"),
     ("/posts", "GET, HEAD, POST"),
     ("/posts/{id}", "GET, HEAD, PATCH, DELETE"),
     ("/admin/users", "GET, HEAD"),
@@ -67,6 +69,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/logout").route(web::delete().to(accounts::logout)))
         .service(resource("/revoke").route(web::post().to(revoke::revoke)))
         .service(resource("/check_session").route(web::get().to(accounts::check_session)))
+        .service(resource("/me").route(web::delete().to(me::delete_me)))
+        .service(resource("/me/password").route(web::put().to(me::change_password)))
         .service(
             resource("/posts")
                 .route(web::get().to(posts::list_posts))

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::routes::{accounts, admin, discovery, health, posts, revoke};
+use super::routes::{accounts, admin, discovery, health, me, posts, revoke};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,6 +18,7 @@ use super::routes::{accounts, admin, discovery, health, posts, revoke};
     ),
     paths(
         accounts::signup, accounts::login, accounts::refresh, accounts::logout, revoke::revoke, accounts::check_session,
+        me::change_password, me::delete_me,
         posts::list_posts, posts::create_post, posts::get_post, posts::update_post, posts::delete_post,
         admin::list_users, admin::update_user_role, admin::delete_user,
         health::jwks, health::healthz, health::readyz,

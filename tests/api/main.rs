@@ -10,6 +10,7 @@ mod errors;
 mod faults;
 mod health;
 mod keys;
+mod me;
 mod openapi;
 mod ops;
 mod posts;

@@ -3,5 +3,6 @@ pub mod accounts;
 pub mod admin;
 pub mod discovery;
 pub mod health;
+pub mod me;
 pub mod posts;
 pub mod revoke;
