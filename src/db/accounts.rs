@@ -4,7 +4,9 @@
 use super::sessions::{self, SessionSet};
 use super::users::{self, NoLongerAdmin, RowLock};
 use super::{now, DbConn, DbError};
-use crate::domain::{Actor, RefreshHash, Role, SessionId, SessionPolicy, User, UserId, Username};
+use crate::domain::{
+    Actor, ClientDetails, RefreshHash, Role, SessionId, SessionPolicy, User, UserId, Username,
+};
 
 /// A session just started.
 #[derive(Debug)]
@@ -35,6 +37,7 @@ pub fn start_session(
     user: UserId,
     password: CheckedPassword<'_>,
     first_token: &RefreshHash,
+    client: &ClientDetails,
     policy: SessionPolicy,
 ) -> Result<Option<Started>, DbError> {
     // A role change, password reset or deletion running now either
@@ -56,7 +59,7 @@ pub fn start_session(
     } else {
         sessions::end(conn, SessionSet::Listed(&beyond_cap), policy)?
     };
-    sessions::insert(conn, id, user, first_token, policy)?;
+    sessions::insert(conn, id, user, first_token, client, policy)?;
     Ok(Some(Started { user: account, evicted }))
 }
 

@@ -27,6 +27,9 @@ diesel::table! {
         expires_at -> Timestamp,
         idle_expires_at -> Timestamp,
         ended_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
+        user_agent -> Nullable<Text>,
+        client_ip -> Nullable<Text>,
     }
 }
 

@@ -5,8 +5,9 @@ use chrono::{NaiveDateTime, TimeDelta};
 use diesel::prelude::*;
 
 use super::schema::{refresh_tokens, sessions};
+use super::time::UtcTime;
 use super::{now, revocations, DbConn, DbError};
-use crate::domain::{RefreshHash, SessionId, SessionPolicy, UserId};
+use crate::domain::{ClientDetails, RefreshHash, SessionId, SessionInfo, SessionPolicy, UserId};
 
 /// Which sessions to end.
 #[derive(Debug, Clone, Copy)]
@@ -16,6 +17,8 @@ pub enum SessionSet<'a> {
     OfUser(UserId),
     /// Every session of the user but this one.
     OthersOf(UserId, &'a SessionId),
+    /// This session, if it is the user's.
+    OneOf(UserId, &'a SessionId),
 }
 
 /// Ends the live sessions selected and records their revocation, in the
@@ -39,6 +42,9 @@ pub fn end(
         SessionSet::OfUser(user) => live.filter(sessions::user_id.eq(user.0)),
         SessionSet::OthersOf(user, keep) => {
             live.filter(sessions::user_id.eq(user.0)).filter(sessions::id.ne(keep.as_str()))
+        }
+        SessionSet::OneOf(user, id) => {
+            live.filter(sessions::user_id.eq(user.0)).filter(sessions::id.eq(id.as_str()))
         }
     };
     let ids: Vec<String> = live.load(conn)?;
@@ -82,6 +88,7 @@ pub(super) fn insert(
     id: &SessionId,
     user: UserId,
     first_token: &RefreshHash,
+    client: &ClientDetails,
     policy: SessionPolicy,
 ) -> Result<(), DbError> {
     let now = now();
@@ -92,6 +99,9 @@ pub(super) fn insert(
             sessions::created_at.eq(now),
             sessions::expires_at.eq(now + policy.absolute),
             sessions::idle_expires_at.eq(now + policy.idle.min(policy.absolute)),
+            sessions::last_used_at.eq(now),
+            sessions::user_agent.eq(client.user_agent.as_deref()),
+            sessions::client_ip.eq(client.network.as_deref()),
         ))
         .execute(conn)?;
     insert_token(conn, id, first_token, now)
@@ -136,7 +146,7 @@ pub(super) fn touch_live_of(
             .filter(sessions::expires_at.gt(now))
             .filter(sessions::idle_expires_at.gt(now)),
     )
-    .set(sessions::idle_expires_at.eq(now + policy.idle))
+    .set((sessions::idle_expires_at.eq(now + policy.idle), sessions::last_used_at.eq(now)))
     .returning(sessions::user_id)
     .get_result(conn)
     .optional()?;
@@ -174,6 +184,37 @@ pub fn owner_of_token(
         .first(conn)
         .optional()?;
     Ok(owner.map(|(session, user)| (SessionId(session), UserId(user))))
+}
+
+/// The user's live sessions, newest first.
+pub fn list_live(conn: &mut DbConn, user: UserId) -> Result<Vec<SessionInfo>, DbError> {
+    let now = now();
+    type Row = (String, UtcTime, Option<UtcTime>, Option<String>, Option<String>);
+    let rows: Vec<Row> = sessions::table
+        .filter(sessions::user_id.eq(user.0))
+        .filter(sessions::ended_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .filter(sessions::idle_expires_at.gt(now))
+        .order((sessions::created_at.desc(), sessions::id.desc()))
+        .select((
+            sessions::id,
+            sessions::created_at,
+            sessions::last_used_at,
+            sessions::user_agent,
+            sessions::client_ip,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, created_at, last_used_at, user_agent, client_ip)| SessionInfo {
+            id: SessionId(id),
+            created_at: created_at.0,
+            // Sessions started before the column existed.
+            last_used_at: last_used_at.map_or(created_at.0, |t| t.0),
+            user_agent,
+            client_ip,
+        })
+        .collect())
 }
 
 /// Deletes what can no longer matter: revocations whose tokens have all

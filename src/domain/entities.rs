@@ -21,3 +21,13 @@ pub struct Post {
     pub author_id: UserId,
     pub author_username: String,
 }
+
+/// A live session as its user sees it.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    pub id: super::SessionId,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+    pub user_agent: Option<String>,
+    pub client_ip: Option<String>,
+}

@@ -12,9 +12,9 @@ mod role;
 mod session_policy;
 mod username;
 
-pub use client_ip::ClientIp;
+pub use client_ip::{user_agent_label, ClientDetails, ClientIp};
 pub use cursor::Cursor;
-pub use entities::{Post, User};
+pub use entities::{Post, SessionInfo, User};
 pub use ids::{PostId, RefreshHash, SessionId, UserId};
 pub use password::Password;
 pub use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};

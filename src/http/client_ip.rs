@@ -5,10 +5,11 @@ use std::net::IpAddr;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
+use actix_web::http::header::USER_AGENT;
 use actix_web::{web, FromRequest, HttpRequest};
 
 use super::ApiError;
-use crate::domain::ClientIp;
+use crate::domain::{user_agent_label, ClientDetails, ClientIp};
 use crate::metrics::Metrics;
 use crate::service::Limiter;
 
@@ -21,6 +22,13 @@ pub fn client_ip(req: &HttpRequest) -> ClientIp {
     let hops = req.app_data::<web::Data<Limiter>>().map_or(0, |l| l.trusted_proxies);
     let forwarded = (hops > 0).then(|| forwarded_client(req, hops)).flatten();
     ClientIp(forwarded.or_else(|| req.peer_addr().map(|a| a.ip())).map(|ip| ip.to_canonical()))
+}
+
+/// What a new session records of its client: a label of its user agent,
+/// and its network.
+pub fn client_details(req: &HttpRequest, ip: ClientIp) -> ClientDetails {
+    let user_agent = req.headers().get(USER_AGENT).and_then(|v| v.to_str().ok()).and_then(user_agent_label);
+    ClientDetails { user_agent, network: ip.network() }
 }
 
 /// The `hops`-th `X-Forwarded-For` entry from the right, across every line

@@ -17,7 +17,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use error::ApiError;
-use routes::{accounts, admin, discovery, health, me, posts, revoke};
+use routes::{accounts, admin, discovery, health, me, posts, revoke, sessions};
 
 pub use routes::discovery::Issuer;
 
@@ -33,6 +33,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("/refresh", "POST"),
     ("/logout", "DELETE"),
     ("/revoke", "POST"),
+    ("/sessions", "GET, HEAD, DELETE"),
+    ("/sessions/{id}", "DELETE"),
     ("/check_session", "GET, HEAD"),
     ("/me", "DELETE"),
     ("/me/password", "PUT"),
@@ -68,6 +70,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/refresh").route(web::post().to(accounts::refresh)))
         .service(resource("/logout").route(web::delete().to(accounts::logout)))
         .service(resource("/revoke").route(web::post().to(revoke::revoke)))
+        .service(
+            resource("/sessions")
+                .route(web::get().to(sessions::list_sessions))
+                .route(web::delete().to(sessions::end_other_sessions)),
+        )
+        .service(resource("/sessions/{id}").route(web::delete().to(sessions::end_session)))
         .service(resource("/check_session").route(web::get().to(accounts::check_session)))
         .service(resource("/me").route(web::delete().to(me::delete_me)))
         .service(resource("/me/password").route(web::put().to(me::change_password)))

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::routes::{accounts, admin, discovery, health, me, posts, revoke};
+use super::routes::{accounts, admin, discovery, health, me, posts, revoke, sessions};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,6 +19,7 @@ use super::routes::{accounts, admin, discovery, health, me, posts, revoke};
     paths(
         accounts::signup, accounts::login, accounts::refresh, accounts::logout, revoke::revoke, accounts::check_session,
         me::change_password, me::delete_me,
+        sessions::list_sessions, sessions::end_session, sessions::end_other_sessions,
         posts::list_posts, posts::create_post, posts::get_post, posts::update_post, posts::delete_post,
         admin::list_users, admin::update_user_role, admin::delete_user,
         health::jwks, health::healthz, health::readyz,

@@ -8,7 +8,7 @@ use crate::auth::{
 use crate::db::accounts::{AdminChange, CheckedPassword, PasswordChange, Refresh, Rotation};
 use crate::db::sessions::SessionSet;
 use crate::db::{self, DbError};
-use crate::domain::{ClientIp, Password, Role, SessionId, User, UserId, Username};
+use crate::domain::{ClientDetails, ClientIp, Password, Role, SessionId, User, UserId, Username};
 use crate::metrics::Metrics;
 use crate::telemetry::AUDIT;
 
@@ -46,6 +46,7 @@ impl Accounts {
         username: Username,
         password: Password,
         ip: ClientIp,
+        client: ClientDetails,
     ) -> Result<TokenPair, ServiceError> {
         let hash = self.hasher.hash(password).await?;
         let stored = hash.clone();
@@ -58,7 +59,7 @@ impl Accounts {
                 DbError::UniqueViolation => ServiceError::UsernameTaken,
                 other => other.into(),
             })?;
-        let pair = self.start(user.id, hash, None).await?;
+        let pair = self.start(user.id, hash, None, client).await?;
         tracing::info!(target: AUDIT, event = "signup", user_id = user.id.0, session_id = %pair.session, ip = %ip);
         Ok(pair)
     }
@@ -70,6 +71,7 @@ impl Accounts {
         username: &str,
         password: String,
         ip: ClientIp,
+        client: ClientDetails,
     ) -> Result<TokenPair, ServiceError> {
         let found = match Username::parse(username) {
             Ok(name) => {
@@ -81,7 +83,7 @@ impl Accounts {
         let verdict = self.hasher.verify(password, hash.clone()).await?;
         match (user.zip(hash), verdict) {
             (Some((user, hash)), Verdict::Match { renewed }) => {
-                let pair = self.start(user, hash, renewed).await?;
+                let pair = self.start(user, hash, renewed, client).await?;
                 self.metrics.logins.with_label_values(&["ok"]).inc();
                 tracing::info!(target: AUDIT, event = "login", user_id = user.0, session_id = %pair.session, ip = %ip);
                 Ok(pair)
@@ -106,6 +108,7 @@ impl Accounts {
         user: UserId,
         hash: String,
         renewed: Option<String>,
+        client: ClientDetails,
     ) -> Result<TokenPair, ServiceError> {
         let session = SessionId(random_token(16));
         let (refresh_token, refresh_hash) = new_refresh_token();
@@ -114,10 +117,20 @@ impl Accounts {
             .sessions
             .ending(Some(user), move |conn, policy| {
                 let password = CheckedPassword { hash: &hash, renewed: renewed.as_deref() };
-                Ok(match db::accounts::start_session(conn, &sid, user, password, &refresh_hash, policy)? {
-                    Some(started) => (Some(started.user), started.evicted),
-                    None => (None, Vec::new()),
-                })
+                Ok(
+                    match db::accounts::start_session(
+                        conn,
+                        &sid,
+                        user,
+                        password,
+                        &refresh_hash,
+                        &client,
+                        policy,
+                    )? {
+                        Some(started) => (Some(started.user), started.evicted),
+                        None => (None, Vec::new()),
+                    },
+                )
             })
             .await?;
         // The account was deleted, or its password replaced, since the check.

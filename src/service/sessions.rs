@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::auth::Revocations;
 use crate::db::sessions::SessionSet;
 use crate::db::{self, Db, DbConn, DbError};
-use crate::domain::{ClientIp, SessionId, SessionPolicy, User, UserId};
+use crate::domain::{ClientIp, SessionId, SessionInfo, SessionPolicy, User, UserId};
 use crate::telemetry::AUDIT;
 
 use super::ServiceError;
@@ -87,6 +87,38 @@ impl Sessions {
             .await?;
         tracing::info!(target: AUDIT, event = "logout", user_id = user.0, session_id = %session, all, ended, ip = %ip);
         Ok(ended)
+    }
+
+    /// The user's live sessions, newest first.
+    pub async fn list(&self, user: UserId) -> Result<Vec<SessionInfo>, ServiceError> {
+        Ok(self.db.read(move |conn| db::sessions::list_live(conn, user)).await?)
+    }
+
+    /// Ends the user's live session `id`, or, with `others`, every live
+    /// session of the user but `id`. A single session that is not one of
+    /// the user's live ones (another user's, an ended one, none) is
+    /// `NotFound`, with no hint which.
+    pub async fn end_for(
+        &self,
+        user: UserId,
+        id: SessionId,
+        others: bool,
+        ip: ClientIp,
+    ) -> Result<(), ServiceError> {
+        let which = id.clone();
+        let ended = self
+            .ending(Some(user), move |conn, policy| {
+                let set =
+                    if others { SessionSet::OthersOf(user, &which) } else { SessionSet::OneOf(user, &which) };
+                let ended = db::sessions::end(conn, set, policy)?;
+                Ok((ended.len(), ended))
+            })
+            .await?;
+        if ended == 0 && !others {
+            return Err(ServiceError::NotFound("no such session"));
+        }
+        tracing::info!(target: AUDIT, event = "sessions_ended", user_id = user.0, session_id = %id, others, ended, ip = %ip);
+        Ok(())
     }
 
     /// Ends every session of the account named `username_key` and, given a

@@ -16,5 +16,6 @@ mod ops;
 mod posts;
 mod rate_limits;
 mod revoke;
+mod session_list;
 mod sessions;
 mod tokens;

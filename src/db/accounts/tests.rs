@@ -17,7 +17,8 @@ fn a_session_starts_only_if_the_checked_password_is_still_the_accounts() {
     let start = |sid: &str, checked: &str| {
         let password = CheckedPassword { hash: checked, renewed: None };
         let (sid, token) = (SessionId(sid.into()), RefreshHash(format!("refresh-{sid}")));
-        db.write_blocking(|conn| start_session(conn, &sid, id, password, &token, POLICY)).unwrap()
+        let client = ClientDetails::default();
+        db.write_blocking(|conn| start_session(conn, &sid, id, password, &token, &client, POLICY)).unwrap()
     };
     assert!(start("s1", "hash-1").is_some());
     // A login that checked the old password finishes after the reset.

@@ -1,10 +1,10 @@
 //! Signup, login, refresh, logout and the caller's own account.
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::{ClientIp, Password, Username};
-use crate::http::client_ip::Throttled;
+use crate::http::client_ip::{client_details, Throttled};
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{AuthUser, SessionToken};
 use crate::http::request::Validator;
@@ -49,6 +49,7 @@ pub struct LogoutQuery {
         (status = 422, response = Problem), (status = 429, response = Problem)))]
 pub async fn signup(
     Throttled(ip): Throttled,
+    req: HttpRequest,
     body: web::Json<CredentialsRequest>,
     accounts: web::Data<Accounts>,
 ) -> Result<HttpResponse, ApiError> {
@@ -57,7 +58,7 @@ pub async fn signup(
     let username = v.required("username", body.username, |raw| Username::parse(&raw));
     let password = v.required("password", body.password, Password::parse);
     let (username, password) = v.finish(username.zip(password))?;
-    let pair = accounts.sign_up(username, password, ip).await?;
+    let pair = accounts.sign_up(username, password, ip, client_details(&req, ip)).await?;
     Ok(TokenResponse::respond(pair, HttpResponse::Created()))
 }
 
@@ -71,6 +72,7 @@ pub async fn signup(
         (status = 415, response = Problem), (status = 422, response = Problem), (status = 429, response = Problem)))]
 pub async fn login(
     Throttled(ip): Throttled,
+    req: HttpRequest,
     body: web::Json<CredentialsRequest>,
     accounts: web::Data<Accounts>,
 ) -> Result<HttpResponse, ApiError> {
@@ -79,7 +81,7 @@ pub async fn login(
     let username = v.required("username", body.username, Ok);
     let password = v.required("password", body.password, Ok);
     let (username, password) = v.finish(username.zip(password))?;
-    let pair = accounts.log_in(&username, password, ip).await?;
+    let pair = accounts.log_in(&username, password, ip, client_details(&req, ip)).await?;
     Ok(TokenResponse::respond(pair, HttpResponse::Ok()))
 }
 

@@ -6,3 +6,4 @@ pub mod health;
 pub mod me;
 pub mod posts;
 pub mod revoke;
+pub mod sessions;
