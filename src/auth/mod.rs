@@ -3,6 +3,7 @@
 //! extractors (`http::extract`) call [`Tokens::verify`] and
 //! [`Revocations::is_revoked`]. May import `db`, `domain`, `config`.
 pub mod keys;
+mod live;
 mod password;
 mod random;
 mod refresh;
@@ -10,6 +11,7 @@ mod revocations;
 mod token;
 
 pub use keys::{KeySet, JWKS_MAX_AGE_SECS, ROTATION_LEAD};
+pub use live::LiveSessions;
 pub use password::{hash_password, HashError, PasswordHasher, Verdict};
 pub use random::random_token;
 pub use refresh::{hash_refresh_token, new_refresh_token};

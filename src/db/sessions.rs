@@ -186,6 +186,17 @@ pub fn owner_of_token(
     Ok(owner.map(|(session, user)| (SessionId(session), UserId(user))))
 }
 
+/// Whether `id` is a session this deployment issued: `None` if not,
+/// `Some(true)` if it has ended.
+pub fn has_ended(conn: &mut DbConn, id: &SessionId) -> Result<Option<bool>, DbError> {
+    let ended_at: Option<Option<NaiveDateTime>> = sessions::table
+        .filter(sessions::id.eq(id.as_str()))
+        .select(sessions::ended_at)
+        .first(conn)
+        .optional()?;
+    Ok(ended_at.map(|ended_at| ended_at.is_some()))
+}
+
 /// The user's live sessions, newest first.
 pub fn list_live(conn: &mut DbConn, user: UserId) -> Result<Vec<SessionInfo>, DbError> {
     let now = now();

@@ -222,6 +222,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::InvalidCredentials => Self::InvalidCredentials,
             ServiceError::InvalidRefreshToken => Self::InvalidRefreshToken,
             ServiceError::SessionEnded => Self::TokenRevoked,
+            ServiceError::UnknownSession => Self::InvalidToken("unknown session"),
             ServiceError::UsernameTaken => Self::UsernameTaken,
             ServiceError::NotFound(detail) => Self::NotFound(detail),
             ServiceError::Forbidden(detail) => Self::Forbidden(detail),

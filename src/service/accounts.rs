@@ -135,6 +135,7 @@ impl Accounts {
             .await?;
         // The account was deleted, or its password replaced, since the check.
         let user = started.ok_or(ServiceError::InvalidCredentials)?;
+        self.sessions.started(&session);
         self.pair(user, session, refresh_token)
     }
 

@@ -12,6 +12,9 @@ pub enum ServiceError {
     /// The caller's session, or the role it acted with, has ended.
     #[error("the session of this token has ended")]
     SessionEnded,
+    /// A correctly signed token for a session this deployment never issued.
+    #[error("unknown session")]
+    UnknownSession,
     #[error("that username is taken")]
     UsernameTaken,
     #[error("{0}")]

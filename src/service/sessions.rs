@@ -4,7 +4,7 @@
 //! through [`Sessions::ending`], so none can forget the mirror.
 use std::sync::Arc;
 
-use crate::auth::Revocations;
+use crate::auth::{LiveSessions, Revocations};
 use crate::db::sessions::SessionSet;
 use crate::db::{self, Db, DbConn, DbError};
 use crate::domain::{ClientIp, SessionId, SessionInfo, SessionPolicy, User, UserId};
@@ -16,12 +16,36 @@ use super::ServiceError;
 pub struct Sessions {
     db: Db,
     revocations: Arc<Revocations>,
+    live: Arc<LiveSessions>,
     policy: SessionPolicy,
 }
 
 impl Sessions {
     pub fn new(db: Db, revocations: Arc<Revocations>, policy: SessionPolicy) -> Self {
-        Self { db, revocations, policy }
+        Self { db, revocations, live: Arc::default(), policy }
+    }
+
+    /// A session just started here: its tokens are honoured without a lookup.
+    pub fn started(&self, session: &SessionId) {
+        self.live.remember(session.as_str());
+    }
+
+    /// Whether this deployment issued `session` (known here, or found in the
+    /// database once, then known): `UnknownSession` if it never did,
+    /// `SessionEnded` if it ended (before this instance's next sync says so).
+    pub async fn check_issued(&self, session: &SessionId) -> Result<(), ServiceError> {
+        if self.live.knows(session.as_str()) {
+            return Ok(());
+        }
+        let id = session.clone();
+        match self.db.read(move |conn| db::sessions::has_ended(conn, &id)).await? {
+            None => Err(ServiceError::UnknownSession),
+            Some(true) => Err(ServiceError::SessionEnded),
+            Some(false) => {
+                self.live.remember(session.as_str());
+                Ok(())
+            }
+        }
     }
 
     pub fn db(&self) -> &Db {

@@ -8,7 +8,9 @@ use serde_json::{json, Value};
 use warrant::auth::keys::generate_ed25519_pem;
 use warrant::config::{JwtConfig, Secret};
 
-use crate::helpers::{backend_test, spawn_app, spawn_app_on, spawn_app_with, Backend, TestApp, TestDb};
+use crate::helpers::{
+    backend_test, spawn_app, spawn_app_on, spawn_app_with, Backend, Session, TestApp, TestDb,
+};
 
 /// Writes Ed25519 PEM keys to files and returns (dir, paths, pems).
 fn key_files(n: usize) -> (tempfile::TempDir, Vec<std::path::PathBuf>, Vec<String>) {
@@ -35,11 +37,19 @@ fn kid_of(token: &str) -> String {
     decode_header(token).unwrap().kid.expect("kid")
 }
 
-/// Claims a valid access token of this app would carry.
-fn claims(user_id: i64) -> Value {
+/// Claims for `session`'s user, in that (real, live) session: a forged
+/// token differs from an issued one only where a test changes it.
+fn claims(session: &Session) -> Value {
     let now = chrono::Utc::now().timestamp();
-    json!({"iss": "warrant", "aud": "warrant", "sub": user_id.to_string(), "iat": now, "exp": now + 600,
-           "jti": "j", "sid": "s", "role": "user", "username": "alice"})
+    json!({"iss": "warrant", "aud": "warrant", "sub": session.id.to_string(), "iat": now, "exp": now + 600,
+           "jti": "j", "sid": sid_of(&session.token), "role": "user", "username": "alice"})
+}
+
+/// The `sid` of an access token.
+fn sid_of(token: &str) -> String {
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    claims["sid"].as_str().unwrap().to_string()
 }
 
 fn sign(pem: &str, kid: &str, typ: Option<&str>, claims: &Value) -> String {
@@ -87,7 +97,7 @@ backend_test! {
         let app = spawn_app_with(backend, |c| c.jwt = JwtConfig::EdDsa { key_files: Some(paths) }).await;
         let alice = app.signup("alice").await;
         let kid = kid_of(&alice.token);
-        let good = claims(alice.id);
+        let good = claims(&alice);
         assert_eq!(app.get("/check_session", &sign(&pems[0], &kid, Some("at+jwt"), &good)).await.status, 200,
             "the forging helper makes tokens the app accepts");
 
@@ -123,6 +133,9 @@ backend_test! {
             ("no exp", sign(&pems[0], &kid, Some("at+jwt"), &{ let mut c = good.clone(); c.as_object_mut().unwrap().remove("exp"); c })),
             ("non-numeric sub", sign(&pems[0], &kid, Some("at+jwt"), &with(&good, "sub", json!("alice")))),
             ("unknown role", sign(&pems[0], &kid, Some("at+jwt"), &with(&good, "role", json!("root")))),
+            // A session this deployment never issued (a leaked key, a token
+            // from another deployment sharing it).
+            ("unknown session", sign(&pems[0], &kid, Some("at+jwt"), &with(&good, "sid", json!("never-issued")))),
         ];
         for (case, token) in cases {
             let res = app.get("/check_session", &token).await;
@@ -144,7 +157,7 @@ backend_test! {
             edit(&mut header);
             encode(&header, claims, &EncodingKey::from_ed_pem(pems[0].as_bytes()).unwrap()).unwrap()
         };
-        let good = claims(alice.id);
+        let good = claims(&alice);
         app.get("/check_session", &signed_with(&|_| {}, &good)).await.assert_status(200);
         let b64_true = signed_with(&|h| h.extras.insert("b64", true), &good);
         app.get("/check_session", &b64_true).await.assert_status(200);
@@ -180,9 +193,9 @@ backend_test! {
         let alice = app.signup("alice").await;
         let kid = kid_of(&alice.token);
         let now = chrono::Utc::now().timestamp();
-        let expired = sign(&pems[0], &kid, Some("at+jwt"), &with(&claims(alice.id), "exp", json!(now - 60)));
+        let expired = sign(&pems[0], &kid, Some("at+jwt"), &with(&claims(&alice), "exp", json!(now - 60)));
         app.get("/check_session", &expired).await.assert_problem(401, "token_expired");
-        let within_leeway = sign(&pems[0], &kid, Some("at+jwt"), &with(&claims(alice.id), "exp", json!(now - 5)));
+        let within_leeway = sign(&pems[0], &kid, Some("at+jwt"), &with(&claims(&alice), "exp", json!(now - 5)));
         app.get("/check_session", &within_leeway).await.assert_status(200);
     }
 
@@ -234,7 +247,7 @@ backend_test! {
         assert!(jwks(&app).await.keys.is_empty());
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some("at+jwt".into());
-        let forged = encode(&header, &claims(alice.id), &EncodingKey::from_secret(&[b's'; 39])).unwrap();
+        let forged = encode(&header, &claims(&alice), &EncodingKey::from_secret(&[b's'; 39])).unwrap();
         app.get("/check_session", &forged).await.assert_problem(401, "invalid_token");
     }
 
@@ -247,7 +260,7 @@ backend_test! {
         let kids: Vec<String> = set.keys.iter().map(|k| k.common.key_id.clone().unwrap()).collect();
         assert_ne!(kids[0], kids[1]);
         assert_eq!(kid_of(&alice.token), kids[0], "the first key signs");
-        let by_second = sign(&pems[1], &kids[1], Some("at+jwt"), &claims(alice.id));
+        let by_second = sign(&pems[1], &kids[1], Some("at+jwt"), &claims(&alice));
         app.get("/check_session", &by_second).await.assert_status(200);
     }
 }
