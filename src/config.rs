@@ -18,6 +18,9 @@ pub struct Config {
     pub bind: String,
     pub access_ttl_secs: i64,
     pub refresh_ttl_secs: i64,
+    /// A rotated refresh token presented again within this many seconds gets
+    /// the same successor (parallel tabs, retries); 0 turns it off.
+    pub refresh_reuse_interval_secs: i64,
     pub session_max_age_secs: i64,
     /// Reverse proxies in front that append to `X-Forwarded-For` (0: none,
     /// forwarding headers are ignored).
@@ -179,6 +182,7 @@ impl Config {
             bind,
             access_ttl_secs: env.number("WARRANT_ACCESS_TTL", 900, 1..=86_400)?,
             refresh_ttl_secs: env.number("WARRANT_REFRESH_TTL", 1_209_600, 60..=31_536_000)?,
+            refresh_reuse_interval_secs: env.number("WARRANT_REFRESH_REUSE_INTERVAL", 10, 0..=300)?,
             session_max_age_secs: env.number("WARRANT_SESSION_MAX_AGE", 2_592_000, 60..=31_536_000)?,
             max_sessions_per_user: env.number("WARRANT_MAX_SESSIONS", 100, 1..=10_000)?,
             key_rotation: match env.number("WARRANT_KEY_ROTATION_DAYS", 90, 0..=3650)? {
@@ -244,6 +248,7 @@ impl Config {
             self.refresh_ttl_secs,
             self.session_max_age_secs,
             self.max_sessions_per_user,
+            self.refresh_reuse_interval_secs,
         )
     }
 }

@@ -33,7 +33,10 @@ impl Metrics {
                 &["result"],
             )?,
             refreshes: IntCounterVec::new(
-                Opts::new("warrant_refreshes_total", "Refresh attempts by result (ok, reuse, invalid)"),
+                Opts::new(
+                    "warrant_refreshes_total",
+                    "Refresh attempts by result (ok, repeat within the grace window, reuse, invalid)",
+                ),
                 &["result"],
             )?,
             sessions_revoked: IntCounter::new(
@@ -57,7 +60,7 @@ impl Metrics {
         for result in ["ok", "failed"] {
             metrics.logins.with_label_values(&[result]);
         }
-        for result in ["ok", "reuse", "invalid"] {
+        for result in ["ok", "repeat", "reuse", "invalid"] {
             metrics.refreshes.with_label_values(&[result]);
         }
         let middleware = PrometheusMetricsBuilder::new("warrant")

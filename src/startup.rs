@@ -12,7 +12,7 @@ use actix_web::middleware::{from_fn, Condition, DefaultHeaders};
 use actix_web::{web, App, HttpServer};
 
 use crate::auth::keys::KeyError;
-use crate::auth::{KeySet, PasswordHasher, Revocations, SyncClock, Tokens, SYNC_INTERVAL};
+use crate::auth::{KeySet, PasswordHasher, Revocations, Successors, SyncClock, Tokens, SYNC_INTERVAL};
 use crate::config::{Config, JwtConfig};
 use crate::db::{Db, DbError};
 use crate::http::middleware::{body_deadline, head_as_get, request_span, REQUEST_ID_HEADER};
@@ -94,10 +94,22 @@ impl Application {
         let hasher =
             web::Data::new(PasswordHasher::new(config.hash_concurrency, metrics.hashes_in_flight.clone())?);
         let sessions = Sessions::new(db.clone(), revocations.clone().into_inner(), policy);
+        let successor_key = db.write_blocking(|conn| {
+            db::secrets::get_or_create(conn, Successors::SECRET_NAME, Successors::generate_key)
+        });
+        // Replicas starting together: the one that lost the race reads the
+        // winner's key.
+        let successor_key = match successor_key {
+            Err(DbError::UniqueViolation) => db.write_blocking(|conn| {
+                db::secrets::get_or_create(conn, Successors::SECRET_NAME, Successors::generate_key)
+            }),
+            other => other,
+        }?;
         let accounts = web::Data::new(Accounts::new(
             sessions.clone(),
             tokens.clone().into_inner(),
             hasher.into_inner(),
+            std::sync::Arc::new(Successors::new(&successor_key)),
             metrics.clone(),
         ));
         let admin = web::Data::new(Admin::new(sessions.clone()));

@@ -14,6 +14,6 @@ pub use keys::{KeySet, JWKS_MAX_AGE_SECS, ROTATION_LEAD};
 pub use live::LiveSessions;
 pub use password::{hash_password, HashError, PasswordHasher, Verdict};
 pub use random::random_token;
-pub use refresh::{hash_refresh_token, new_refresh_token};
+pub use refresh::{hash_refresh_token, new_refresh_token, Successors};
 pub use revocations::{Revocations, SyncClock, MAX_STALENESS, SYNC_INTERVAL};
 pub use token::{AccessClaims, IssuedToken, TokenError, Tokens};

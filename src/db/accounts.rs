@@ -75,6 +75,9 @@ pub struct Rotation<'a> {
 pub enum Refresh {
     /// The token was live: it is now used, and the successor is the live one.
     Rotated { user: User, session: SessionId },
+    /// The token was rotated moments ago into the live one (another tab, a
+    /// retry): the same successor stands.
+    Repeated { user: User, session: SessionId },
     /// The token had already been used: its session has been ended.
     Reused { user: UserId, ended: Vec<SessionId> },
     /// Unknown, or its session is over.
@@ -94,7 +97,18 @@ pub fn rotate(conn: &mut DbConn, rotation: Rotation<'_>, policy: SessionPolicy) 
     // first deadlocked with a deletion under way. Concurrent refreshes of
     // one session queue here.
     let live_user = sessions::touch_live_of(conn, rotation.presented, now, policy)?;
-    let Some(session) = sessions::claim_token(conn, rotation.presented, now)? else {
+    let Some(session) = sessions::claim_token(conn, rotation.presented, rotation.successor, now)? else {
+        // Within the grace window, the immediate parent of the live token
+        // converges on it; anything else is reuse.
+        let grace = policy.reuse_grace > chrono::TimeDelta::zero();
+        if let (true, Some(user)) = (grace, live_user) {
+            if let Some(session) =
+                sessions::rotated_into_live(conn, rotation.presented, now - policy.reuse_grace)?
+            {
+                let Some(user) = users::find(conn, user)? else { return Ok(Refresh::Invalid) };
+                return Ok(Refresh::Repeated { user, session });
+            }
+        }
         return end_on_reuse(conn, rotation.presented, policy);
     };
     // Ended or lapsed: the token is spent with its session.

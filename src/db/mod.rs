@@ -16,6 +16,7 @@ pub mod rate_limits;
 pub mod revocations;
 mod rows;
 pub mod schema;
+pub mod secrets;
 pub mod sessions;
 mod sql;
 mod time;

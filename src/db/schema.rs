@@ -39,6 +39,14 @@ diesel::table! {
         session_id -> Text,
         created_at -> Timestamp,
         used_at -> Nullable<Timestamp>,
+        successor_hash -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    service_secrets (name) {
+        name -> Text,
+        value -> Text,
     }
 }
 
@@ -76,7 +84,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     revoked_sessions,
     signing_keys,
-    rate_limits
+    rate_limits,
+    service_secrets
 );
 
 diesel::define_sql_function! {

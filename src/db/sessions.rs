@@ -153,11 +153,13 @@ pub(super) fn touch_live_of(
     Ok(user.map(UserId))
 }
 
-/// Marks `token` used if it was not: its session, or `None` when it was
-/// already used or is unknown. Of N concurrent claims at most one wins.
+/// Marks `token` used, rotated into `successor`, if it was not used: its
+/// session, or `None` when it was already used or is unknown. Of N
+/// concurrent claims at most one wins.
 pub(super) fn claim_token(
     conn: &mut DbConn,
     token: &RefreshHash,
+    successor: &RefreshHash,
     now: NaiveDateTime,
 ) -> Result<Option<SessionId>, DbError> {
     let claimed: Option<String> = diesel::update(
@@ -165,11 +167,35 @@ pub(super) fn claim_token(
             .filter(refresh_tokens::token_hash.eq(token.as_str()))
             .filter(refresh_tokens::used_at.is_null()),
     )
-    .set(refresh_tokens::used_at.eq(now))
+    .set((refresh_tokens::used_at.eq(now), refresh_tokens::successor_hash.eq(successor.as_str())))
     .returning(refresh_tokens::session_id)
     .get_result(conn)
     .optional()?;
     Ok(claimed.map(SessionId))
+}
+
+/// The session of `token` if it was rotated at or after `since` into the
+/// session's live token (whose successor is unused): the immediate parent,
+/// presented again within the grace window.
+pub(super) fn rotated_into_live(
+    conn: &mut DbConn,
+    token: &RefreshHash,
+    since: NaiveDateTime,
+) -> Result<Option<SessionId>, DbError> {
+    let parent: Option<(String, Option<String>)> = refresh_tokens::table
+        .filter(refresh_tokens::token_hash.eq(token.as_str()))
+        .filter(refresh_tokens::used_at.ge(since))
+        .select((refresh_tokens::session_id, refresh_tokens::successor_hash))
+        .first(conn)
+        .optional()?;
+    let Some((session, Some(successor))) = parent else { return Ok(None) };
+    let live: Option<String> = refresh_tokens::table
+        .filter(refresh_tokens::token_hash.eq(&successor))
+        .filter(refresh_tokens::used_at.is_null())
+        .select(refresh_tokens::token_hash)
+        .first(conn)
+        .optional()?;
+    Ok(live.map(|_| SessionId(session)))
 }
 
 /// The session `token` belongs to, and its user.

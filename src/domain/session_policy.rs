@@ -23,18 +23,29 @@ pub struct SessionPolicy {
     pub revoked_for: TimeDelta,
     /// Live sessions a user may hold (`WARRANT_MAX_SESSIONS`).
     pub max_per_user: i64,
+    /// How long after a refresh token was rotated presenting it again is
+    /// answered with the same successor instead of counting as reuse
+    /// (`WARRANT_REFRESH_REUSE_INTERVAL`; zero: never).
+    pub reuse_grace: TimeDelta,
 }
 
 impl SessionPolicy {
     /// Revocation entries must outlive every access token a session issued
     /// before it ended, clock leeway included (tokens never live longer than
     /// the configured lifetime, whatever their `exp`).
-    pub fn new(access_ttl_secs: i64, idle_secs: i64, absolute_secs: i64, max_per_user: u32) -> Self {
+    pub fn new(
+        access_ttl_secs: i64,
+        idle_secs: i64,
+        absolute_secs: i64,
+        max_per_user: u32,
+        reuse_grace_secs: i64,
+    ) -> Self {
         Self {
             idle: TimeDelta::seconds(idle_secs),
             absolute: TimeDelta::seconds(absolute_secs),
             revoked_for: TimeDelta::seconds(access_ttl_secs + LEEWAY_SECS as i64 + REVOCATION_MARGIN_SECS),
             max_per_user: i64::from(max_per_user),
+            reuse_grace: TimeDelta::seconds(reuse_grace_secs),
         }
     }
 }

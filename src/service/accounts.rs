@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use crate::auth::{
-    hash_refresh_token, new_refresh_token, random_token, IssuedToken, PasswordHasher, Tokens, Verdict,
+    hash_refresh_token, new_refresh_token, random_token, IssuedToken, PasswordHasher, Successors, Tokens,
+    Verdict,
 };
 use crate::db::accounts::{AdminChange, CheckedPassword, PasswordChange, Refresh, Rotation};
 use crate::db::sessions::SessionSet;
@@ -27,6 +28,7 @@ pub struct Accounts {
     sessions: Sessions,
     tokens: Arc<Tokens>,
     hasher: Arc<PasswordHasher>,
+    successors: Arc<Successors>,
     metrics: Metrics,
 }
 
@@ -35,9 +37,10 @@ impl Accounts {
         sessions: Sessions,
         tokens: Arc<Tokens>,
         hasher: Arc<PasswordHasher>,
+        successors: Arc<Successors>,
         metrics: Metrics,
     ) -> Self {
-        Self { sessions, tokens, hasher, metrics }
+        Self { sessions, tokens, hasher, successors, metrics }
     }
 
     /// A new account, always role `user`, and its first session.
@@ -142,8 +145,10 @@ impl Accounts {
     /// Trades a live refresh token for a new pair. A token that was already
     /// used ends its whole session.
     pub async fn refresh(&self, presented: &str, ip: ClientIp) -> Result<TokenPair, ServiceError> {
+        // The successor is derived from the token presented, so a repeat
+        // within the grace window, on any instance, gets the same one.
+        let (successor, successor_hash) = self.successors.of(presented);
         let presented = hash_refresh_token(presented);
-        let (successor, successor_hash) = new_refresh_token();
         let outcome = self
             .sessions
             .ending(None, move |conn, policy| {
@@ -158,6 +163,7 @@ impl Accounts {
             .await?;
         let result = match &outcome {
             Refresh::Rotated { .. } => "ok",
+            Refresh::Repeated { .. } => "repeat",
             Refresh::Reused { .. } => "reuse",
             Refresh::Invalid => "invalid",
         };
@@ -165,6 +171,10 @@ impl Accounts {
         match outcome {
             Refresh::Rotated { user, session } => {
                 tracing::info!(target: AUDIT, event = "refresh", user_id = user.id.0, session_id = %session, ip = %ip);
+                self.pair(user, session, successor)
+            }
+            Refresh::Repeated { user, session } => {
+                tracing::info!(target: AUDIT, event = "refresh_repeated", user_id = user.id.0, session_id = %session, ip = %ip);
                 self.pair(user, session, successor)
             }
             Refresh::Reused { user, ended } => {

@@ -15,6 +15,7 @@ mod openapi;
 mod ops;
 mod posts;
 mod rate_limits;
+mod refresh_grace;
 mod revoke;
 mod session_list;
 mod sessions;

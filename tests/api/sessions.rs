@@ -71,8 +71,8 @@ backend_test! {
         app.get("/check_session", &third.token).await.assert_status(200);
     }
 
-    async fn a_reused_refresh_token_ends_the_whole_session(backend: Backend) {
-        let app = spawn_app(backend).await;
+    async fn with_the_grace_window_off_a_reused_refresh_token_ends_the_whole_session(backend: Backend) {
+        let app = spawn_app_with(backend, |c| c.refresh_reuse_interval_secs = 0).await;
         let first = app.signup("alice").await;
         let other = app.login("alice").await;
         let second = app.refresh(&first.refresh).await;
@@ -85,8 +85,8 @@ backend_test! {
         app.refresh(&other.refresh).await;
     }
 
-    async fn parallel_refreshes_with_one_token_never_leave_two_live_successors(backend: Backend) {
-        let app = spawn_app(backend).await;
+    async fn with_the_grace_window_off_parallel_refreshes_with_one_token_leave_one_winner_and_no_live_successor(backend: Backend) {
+        let app = spawn_app_with(backend, |c| c.refresh_reuse_interval_secs = 0).await;
         let alice = app.signup("alice").await;
         let results = join_all((0..8).map(|_| app.try_refresh(&alice.refresh))).await;
         let winners: Vec<&Res> = results.iter().filter(|r| r.status == 200).collect();
@@ -161,7 +161,7 @@ backend_test! {
     async fn a_token_whose_session_ended_cannot_end_the_users_other_sessions(backend: Backend) {
         // Reuse detection ends a session because its tokens may be stolen:
         // they keep only the idempotent logout of that same session.
-        let app = spawn_app(backend).await;
+        let app = spawn_app_with(backend, |c| c.refresh_reuse_interval_secs = 0).await;
         let stolen = app.signup("alice").await;
         let laptop = app.login("alice").await;
         app.refresh(&stolen.refresh).await;

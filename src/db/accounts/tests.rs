@@ -7,6 +7,7 @@ const POLICY: SessionPolicy = SessionPolicy {
     absolute: chrono::TimeDelta::days(30),
     revoked_for: chrono::TimeDelta::minutes(16),
     max_per_user: 100,
+    reuse_grace: chrono::TimeDelta::seconds(10),
 };
 
 #[test]
