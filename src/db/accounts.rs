@@ -143,6 +143,35 @@ pub enum AdminChange<T> {
     NoLongerAdmin,
 }
 
+/// What a change carries of the sessions it ended.
+pub trait EndedSessions {
+    fn ended(&self) -> &[SessionId];
+}
+
+impl EndedSessions for Vec<SessionId> {
+    fn ended(&self) -> &[SessionId] {
+        self
+    }
+}
+
+impl EndedSessions for (User, Vec<SessionId>) {
+    fn ended(&self) -> &[SessionId] {
+        &self.1
+    }
+}
+
+impl<T: EndedSessions> AdminChange<T> {
+    /// The change, and beside it the sessions it ended (none unless done),
+    /// as `Sessions::ending` takes them.
+    pub fn and_ended(self) -> (Self, Vec<SessionId>) {
+        let ended = match &self {
+            AdminChange::Done(value) => value.ended().to_vec(),
+            _ => Vec::new(),
+        };
+        (self, ended)
+    }
+}
+
 impl<T> AdminChange<T> {
     fn try_map<U>(self, f: impl FnOnce(T) -> Result<U, DbError>) -> Result<AdminChange<U>, DbError> {
         Ok(match self {

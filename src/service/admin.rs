@@ -43,12 +43,7 @@ impl Admin {
         let (changed, ended) = self
             .sessions
             .ending(Some(user), move |conn, policy| {
-                let change = db::accounts::set_role(conn, by, user, role, policy)?;
-                let ended = match &change {
-                    AdminChange::Done((_, ended)) => ended.clone(),
-                    _ => Vec::new(),
-                };
-                Ok((change, ended))
+                Ok(db::accounts::set_role(conn, by, user, role, policy)?.and_ended())
             })
             .await
             .map_err(ServiceError::from)
@@ -63,12 +58,7 @@ impl Admin {
         let ended = self
             .sessions
             .ending(Some(user), move |conn, policy| {
-                let change = db::accounts::delete_user(conn, by, user, policy)?;
-                let ended = match &change {
-                    AdminChange::Done(ended) => ended.clone(),
-                    _ => Vec::new(),
-                };
-                Ok((change, ended))
+                Ok(db::accounts::delete_user(conn, by, user, policy)?.and_ended())
             })
             .await
             .map_err(ServiceError::from)

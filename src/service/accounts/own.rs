@@ -54,12 +54,7 @@ impl Accounts {
         let ended = self
             .sessions
             .ending(Some(user), move |conn, policy| {
-                let change = db::accounts::delete_self(conn, user, &checked, policy)?;
-                let ended = match &change {
-                    AdminChange::Done(ended) => ended.clone(),
-                    _ => Vec::new(),
-                };
-                Ok((change, ended))
+                Ok(db::accounts::delete_self(conn, user, &checked, policy)?.and_ended())
             })
             .await?;
         let ended = match ended {
