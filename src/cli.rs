@@ -89,6 +89,18 @@ fn sign_out_everywhere(
     Ok(())
 }
 
+/// `warrant reset-mfa USERNAME`: turns the account's TOTP off (a lost
+/// device); its next login needs only the password.
+pub fn reset_mfa(config: &Config, username: &str) -> CliResult {
+    let username = parse_username(username)?;
+    let (user, was_on) = Admin::new(open_sessions(config)?)
+        .reset_mfa_by_name(&username)?
+        .ok_or_else(|| format!("there is no account named {:?}", username.as_str()))?;
+    let state = if was_on { "turned off" } else { "was not on" };
+    println!("two-factor login {state} for {} (id {})", user.username, user.id);
+    Ok(())
+}
+
 /// `warrant rotate-key`: adds a signing key to the database. It is published
 /// at once (instances reload keys every few seconds) and signs only after one
 /// JWKS cache lifetime, so every verifier has seen it first.

@@ -28,6 +28,8 @@ pub struct Config {
     pub issuer: String,
     pub audience: String,
     pub jwt: JwtConfig,
+    /// Seals TOTP secrets at rest; `None`: a key kept in the database.
+    pub mfa_key: Option<Secret>,
     pub rate_limit_per_min: u32,
     /// Live sessions a user may hold; a login past it ends their oldest.
     pub max_sessions_per_user: u32,
@@ -104,6 +106,9 @@ fn invalid(var: &'static str, message: impl Into<String>) -> ConfigError {
 /// The most reverse proxies `WARRANT_TRUST_PROXY` may declare.
 const MAX_TRUSTED_PROXIES: usize = 10;
 
+/// The shortest `WARRANT_MFA_KEY` accepted: 256 bits of base64 is 44.
+const MIN_MFA_KEY_BYTES: usize = 32;
+
 /// The smallest HS256 secret we accept (RFC 7518 §3.2: at least the hash size).
 pub const MIN_HS256_SECRET_BYTES: usize = 32;
 
@@ -177,9 +182,20 @@ impl Config {
             Backend::Postgres => 8,
         };
 
+        let mfa_key = match env.get("WARRANT_MFA_KEY")? {
+            Some(key) if key.len() < MIN_MFA_KEY_BYTES => {
+                return Err(invalid(
+                    "WARRANT_MFA_KEY",
+                    format!("must be at least {MIN_MFA_KEY_BYTES} bytes (e.g. `openssl rand -base64 32`)"),
+                ))
+            }
+            key => key.map(Secret),
+        };
+
         Ok(Self {
             database_url,
             bind,
+            mfa_key,
             access_ttl_secs: env.number("WARRANT_ACCESS_TTL", 900, 1..=86_400)?,
             refresh_ttl_secs: env.number("WARRANT_REFRESH_TTL", 1_209_600, 60..=31_536_000)?,
             refresh_reuse_interval_secs: env.number("WARRANT_REFRESH_REUSE_INTERVAL", 10, 0..=300)?,

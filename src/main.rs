@@ -32,6 +32,8 @@ enum Command {
     SetPassword { username: String },
     /// End all sessions of a user, on every instance.
     EndSessions { username: String },
+    /// Turn a user's two-factor login (TOTP) off, for a lost device.
+    ResetMfa { username: String },
     /// Add a new signing key: published at once, signing 610 s later (one JWKS
     /// cache lifetime and a key reload).
     RotateKey,
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
         Command::CreateAdmin { username } => cli::create_admin(&config, &username),
         Command::SetPassword { username } => cli::set_password(&config, &username),
         Command::EndSessions { username } => cli::end_sessions(&config, &username),
+        Command::ResetMfa { username } => cli::reset_mfa(&config, &username),
         Command::RotateKey => cli::rotate_key(&config),
         Command::Healthcheck => cli::healthcheck(&config),
     };

@@ -57,7 +57,7 @@ impl Metrics {
         registry.register(Box::new(metrics.sessions_revoked.clone()))?;
         registry.register(Box::new(metrics.rate_limited.clone()))?;
         registry.register(Box::new(metrics.hashes_in_flight.clone()))?;
-        for result in ["ok", "failed"] {
+        for result in ["ok", "failed", "mfa_required"] {
             metrics.logins.with_label_values(&[result]);
         }
         for result in ["ok", "repeat", "reuse", "invalid"] {

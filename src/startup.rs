@@ -12,13 +12,14 @@ use actix_web::middleware::{from_fn, Condition, DefaultHeaders};
 use actix_web::{web, App, HttpServer};
 
 use crate::auth::keys::KeyError;
+use crate::auth::mfa::{MfaKey, MFA_KEY_SECRET_NAME};
 use crate::auth::{KeySet, PasswordHasher, Revocations, Successors, SyncClock, Tokens, SYNC_INTERVAL};
 use crate::config::{Config, JwtConfig};
 use crate::db::{Db, DbError};
 use crate::http::middleware::{body_deadline, head_as_get, request_span, REQUEST_ID_HEADER};
 use crate::http::request::{json_config, not_found, path_config, query_config};
 use crate::metrics::Metrics;
-use crate::service::{Accounts, Admin, Limiter, Posts, Readiness, Sessions};
+use crate::service::{Accounts, AccountsParts, Admin, Limiter, Posts, Readiness, Sessions};
 use crate::{db, http};
 
 /// Expired revocations and long-finished sessions are deleted this often
@@ -69,6 +70,17 @@ pub enum StartupError {
     Bind { addr: String, source: std::io::Error },
 }
 
+/// The secret every instance on the database shares under `name`, made by
+/// whichever asks first. Replicas starting together: the one that lost the
+/// race reads the winner's.
+fn shared_secret(db: &Db, name: &'static str, generate: fn() -> String) -> Result<String, DbError> {
+    let get = |conn: &mut db::DbConn| db::secrets::get_or_create(conn, name, generate);
+    match db.write_blocking(get) {
+        Err(DbError::UniqueViolation) => db.write_blocking(get),
+        other => other,
+    }
+}
+
 /// A bound, ready-to-run server.
 pub struct Application {
     server: Server,
@@ -94,23 +106,21 @@ impl Application {
         let hasher =
             web::Data::new(PasswordHasher::new(config.hash_concurrency, metrics.hashes_in_flight.clone())?);
         let sessions = Sessions::new(db.clone(), revocations.clone().into_inner(), policy);
-        let successor_key = db.write_blocking(|conn| {
-            db::secrets::get_or_create(conn, Successors::SECRET_NAME, Successors::generate_key)
-        });
-        // Replicas starting together: the one that lost the race reads the
-        // winner's key.
-        let successor_key = match successor_key {
-            Err(DbError::UniqueViolation) => db.write_blocking(|conn| {
-                db::secrets::get_or_create(conn, Successors::SECRET_NAME, Successors::generate_key)
-            }),
-            other => other,
-        }?;
+        let successor_key = shared_secret(&db, Successors::SECRET_NAME, Successors::generate_key)?;
+        let mfa_key = match &config.mfa_key {
+            Some(key) => MfaKey::new(key.expose()),
+            None => MfaKey::new(&shared_secret(&db, MFA_KEY_SECRET_NAME, MfaKey::generate)?),
+        };
         let accounts = web::Data::new(Accounts::new(
             sessions.clone(),
-            tokens.clone().into_inner(),
-            hasher.into_inner(),
-            std::sync::Arc::new(Successors::new(&successor_key)),
-            metrics.clone(),
+            AccountsParts {
+                tokens: tokens.clone().into_inner(),
+                hasher: hasher.into_inner(),
+                successors: std::sync::Arc::new(Successors::new(&successor_key)),
+                mfa_key: std::sync::Arc::new(mfa_key),
+                issuer: config.issuer.clone(),
+                metrics: metrics.clone(),
+            },
         ));
         let admin = web::Data::new(Admin::new(sessions.clone()));
         let posts = web::Data::new(Posts::new(db.clone()));

@@ -4,6 +4,7 @@
 //! [`Revocations::is_revoked`]. May import `db`, `domain`, `config`.
 pub mod keys;
 mod live;
+pub mod mfa;
 mod password;
 mod random;
 mod refresh;

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use super::{random_token, KeySet};
-use crate::domain::{Role, SessionId, User, UserId, LEEWAY_SECS};
+use crate::domain::{Amr, Role, SessionId, User, UserId, LEEWAY_SECS};
 
 /// The `typ` header of an access token (RFC 9068 §2.1).
 const ACCESS_TOKEN_TYP: &str = "at+jwt";
@@ -26,6 +26,9 @@ struct Claims {
     sid: String,
     role: String,
     username: String,
+    /// How the user logged in (RFC 8176).
+    #[serde(default)]
+    amr: Vec<String>,
 }
 
 /// What a verified access token says about its bearer.
@@ -131,11 +134,13 @@ impl Tokens {
             .retain(|_, c| c.expires_at >= oldest_valid);
     }
 
-    /// Signs an access token for `user` in session `session_id`.
+    /// Signs an access token for `user` in session `session_id`, whose user
+    /// logged in by `amr`.
     pub fn issue(
         &self,
         user: &User,
         session_id: &SessionId,
+        amr: Amr,
     ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
@@ -149,6 +154,7 @@ impl Tokens {
             sid: session_id.0.clone(),
             role: user.role.as_str().into(),
             username: user.username.clone(),
+            amr: amr.methods().iter().map(|m| m.to_string()).collect(),
         };
         let keys = self.keys();
         let (kid, key) = keys.signing();

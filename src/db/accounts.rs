@@ -1,11 +1,14 @@
 //! The transactions that span accounts and their sessions: starting and
 //! rotating a session, and the account changes that must end sessions with
 //! them. Each runs inside the caller's transaction (`Db::write`).
+use chrono::NaiveDateTime;
+
+use super::mfa;
 use super::sessions::{self, SessionSet};
 use super::users::{self, NoLongerAdmin, RowLock};
 use super::{now, DbConn, DbError};
 use crate::domain::{
-    Actor, ClientDetails, RefreshHash, Role, SessionId, SessionPolicy, User, UserId, Username,
+    Actor, Amr, ClientDetails, RefreshHash, Role, SessionId, SessionPolicy, User, UserId, Username,
 };
 
 /// A session just started.
@@ -26,32 +29,67 @@ pub struct CheckedPassword<'a> {
     pub renewed: Option<&'a str>,
 }
 
-/// A new session for `user` with its first refresh token, ending the user's
-/// oldest live sessions beyond [`SessionPolicy::max_per_user`]. The password
-/// was checked before, by an argon2 verify: `None` if the account was
-/// deleted or its password replaced meanwhile. Its role may have changed
-/// too, and the token must carry the current one.
+/// A session to start for an account whose password was checked.
+#[derive(Debug, Clone, Copy)]
+pub struct NewSession<'a> {
+    pub id: &'a SessionId,
+    pub user: UserId,
+    pub password: CheckedPassword<'a>,
+    pub first_token: &'a RefreshHash,
+    pub client: &'a ClientDetails,
+    /// How the user logged in; a password alone may not suffice.
+    pub amr: Amr,
+}
+
+/// Where a login that needs its second factor waits for it (a login only:
+/// a signup has none, and a completed second factor needs none).
+#[derive(Debug, Clone, Copy)]
+pub struct Hold<'a> {
+    pub token_hash: &'a str,
+    pub expires_at: NaiveDateTime,
+}
+
+/// What starting a session did.
+#[derive(Debug)]
+pub enum Start {
+    Started(Started),
+    /// TOTP is on and only the password was given: the login waits at the
+    /// hold for a code, and no session started.
+    SecondFactorDue,
+    /// The account was deleted, or its password replaced, since the check.
+    Gone,
+}
+
+/// A new session with its first refresh token, ending the user's oldest
+/// live sessions beyond [`SessionPolicy::max_per_user`] — or, for an
+/// account with TOTP on and a password alone, the login held for its code.
+/// The password was checked before, by an argon2 verify; the account may
+/// have changed since, and the token must carry its current role.
 pub fn start_session(
     conn: &mut DbConn,
-    id: &SessionId,
-    user: UserId,
-    password: CheckedPassword<'_>,
-    first_token: &RefreshHash,
-    client: &ClientDetails,
+    new: NewSession<'_>,
+    hold: Option<Hold<'_>>,
     policy: SessionPolicy,
-) -> Result<Option<Started>, DbError> {
+) -> Result<Start, DbError> {
+    let user = new.user;
     // A role change, password reset or deletion running now either
     // committed before this read (we see its result) or waits for this
     // session to exist, and then ends it: a token with a stale role or
     // password never outlives the change. The lock is exclusive so that one
     // user's concurrent logins count their sessions one at a time, and the
     // cap holds.
-    let Some(account) = users::lock(conn, user, RowLock::Update)? else { return Ok(None) };
-    if users::password_hash(conn, user)?.as_deref() != Some(password.hash) {
-        return Ok(None);
+    let Some(account) = users::lock(conn, user, RowLock::Update)? else { return Ok(Start::Gone) };
+    if users::password_hash(conn, user)?.as_deref() != Some(new.password.hash) {
+        return Ok(Start::Gone);
     }
-    if let Some(renewed) = password.renewed {
+    if let Some(renewed) = new.password.renewed {
         users::set_password_hash(conn, user, renewed)?;
+    }
+    if new.amr == Amr::Password && mfa::factor(conn, user, true)?.is_some() {
+        let Some(hold) = hold else { return Ok(Start::Gone) };
+        let checked = new.password.renewed.unwrap_or(new.password.hash);
+        mfa::insert_challenge(conn, hold.token_hash, user, checked, hold.expires_at)?;
+        return Ok(Start::SecondFactorDue);
     }
     let beyond_cap = sessions::beyond_cap(conn, user, policy)?;
     let evicted = if beyond_cap.is_empty() {
@@ -59,8 +97,8 @@ pub fn start_session(
     } else {
         sessions::end(conn, SessionSet::Listed(&beyond_cap), policy)?
     };
-    sessions::insert(conn, id, user, first_token, client, policy)?;
-    Ok(Some(Started { user: account, evicted }))
+    sessions::insert(conn, new.id, user, new.first_token, new.client, new.amr, policy)?;
+    Ok(Start::Started(Started { user: account, evicted }))
 }
 
 /// A refresh token presented, and the one to store in its place.
@@ -74,10 +112,10 @@ pub struct Rotation<'a> {
 #[derive(Debug)]
 pub enum Refresh {
     /// The token was live: it is now used, and the successor is the live one.
-    Rotated { user: User, session: SessionId },
+    Rotated { user: User, session: SessionId, amr: Amr },
     /// The token was rotated moments ago into the live one (another tab, a
     /// retry): the same successor stands.
-    Repeated { user: User, session: SessionId },
+    Repeated { user: User, session: SessionId, amr: Amr },
     /// The token had already been used: its session has been ended.
     Reused { user: UserId, ended: Vec<SessionId> },
     /// Unknown, or its session is over.
@@ -96,27 +134,27 @@ pub fn rotate(conn: &mut DbConn, rotation: Rotation<'_>, policy: SessionPolicy) 
     // then the cascade deletes them and their tokens). Claiming the token
     // first deadlocked with a deletion under way. Concurrent refreshes of
     // one session queue here.
-    let live_user = sessions::touch_live_of(conn, rotation.presented, now, policy)?;
+    let live = sessions::touch_live_of(conn, rotation.presented, now, policy)?;
     let Some(session) = sessions::claim_token(conn, rotation.presented, rotation.successor, now)? else {
         // Within the grace window, the immediate parent of the live token
         // converges on it; anything else is reuse.
         let grace = policy.reuse_grace > chrono::TimeDelta::zero();
-        if let (true, Some(user)) = (grace, live_user) {
+        if let (true, Some((user, amr))) = (grace, live) {
             if let Some(session) =
                 sessions::rotated_into_live(conn, rotation.presented, now - policy.reuse_grace)?
             {
                 let Some(user) = users::find(conn, user)? else { return Ok(Refresh::Invalid) };
-                return Ok(Refresh::Repeated { user, session });
+                return Ok(Refresh::Repeated { user, session, amr });
             }
         }
         return end_on_reuse(conn, rotation.presented, policy);
     };
     // Ended or lapsed: the token is spent with its session.
-    let Some(user) = live_user else { return Ok(Refresh::Invalid) };
+    let Some((user, amr)) = live else { return Ok(Refresh::Invalid) };
     // The session's row lock keeps its user (deletion cascades through it).
     let Some(user) = users::find(conn, user)? else { return Ok(Refresh::Invalid) };
     sessions::insert_token(conn, &session, rotation.successor, now)?;
-    Ok(Refresh::Rotated { user, session })
+    Ok(Refresh::Rotated { user, session, amr })
 }
 
 /// A presented token that could not be claimed: unknown, or already used —
@@ -282,8 +320,13 @@ pub fn create_or_promote_admin(
     }
 }
 
+mod mfa_changes;
 mod own;
 #[cfg(test)]
 mod tests;
 
+pub use mfa_changes::{
+    attempt_login, complete_login, confirm_enrolment, renew_recovery_codes, reset_mfa, reset_mfa_by_name,
+    turn_off_mfa, MfaChange, SecondFactor,
+};
 pub use own::{change_password, delete_self, PasswordChange};

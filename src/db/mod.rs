@@ -9,6 +9,7 @@ pub mod accounts;
 mod conn;
 mod error;
 pub mod keys;
+pub mod mfa;
 mod migrate;
 mod pool;
 pub mod posts;

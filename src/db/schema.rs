@@ -30,6 +30,7 @@ diesel::table! {
         last_used_at -> Nullable<Timestamp>,
         user_agent -> Nullable<Text>,
         client_ip -> Nullable<Text>,
+        amr -> Text,
     }
 }
 
@@ -74,6 +75,33 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    totp_factors (user_id) {
+        user_id -> BigInt,
+        sealed_secret -> Text,
+        created_at -> Timestamp,
+        confirmed_at -> Nullable<Timestamp>,
+        last_step -> BigInt,
+    }
+}
+
+diesel::table! {
+    recovery_codes (user_id, code_hash) {
+        user_id -> BigInt,
+        code_hash -> Text,
+    }
+}
+
+diesel::table! {
+    mfa_challenges (token_hash) {
+        token_hash -> Text,
+        user_id -> BigInt,
+        password_tag -> Text,
+        expires_at -> Timestamp,
+        attempts -> Integer,
+    }
+}
+
 diesel::joinable!(posts -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
@@ -85,7 +113,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     revoked_sessions,
     signing_keys,
     rate_limits,
-    service_secrets
+    service_secrets,
+    totp_factors,
+    recovery_codes,
+    mfa_challenges
 );
 
 diesel::define_sql_function! {

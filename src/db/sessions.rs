@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use super::schema::{refresh_tokens, sessions};
 use super::time::UtcTime;
 use super::{now, revocations, DbConn, DbError};
-use crate::domain::{ClientDetails, RefreshHash, SessionId, SessionInfo, SessionPolicy, UserId};
+use crate::domain::{Amr, ClientDetails, RefreshHash, SessionId, SessionInfo, SessionPolicy, UserId};
 
 /// Which sessions to end.
 #[derive(Debug, Clone, Copy)]
@@ -89,6 +89,7 @@ pub(super) fn insert(
     user: UserId,
     first_token: &RefreshHash,
     client: &ClientDetails,
+    amr: Amr,
     policy: SessionPolicy,
 ) -> Result<(), DbError> {
     let now = now();
@@ -102,6 +103,7 @@ pub(super) fn insert(
             sessions::last_used_at.eq(now),
             sessions::user_agent.eq(client.user_agent.as_deref()),
             sessions::client_ip.eq(client.network.as_deref()),
+            sessions::amr.eq(amr.as_str()),
         ))
         .execute(conn)?;
     insert_token(conn, id, first_token, now)
@@ -125,21 +127,21 @@ pub(super) fn insert_token(
 }
 
 /// Moves the idle deadline of the live session that `token` belongs to,
-/// locking the session's row; its user, or `None` if there is no such
-/// live session.
+/// locking the session's row; its user and how they logged in, or `None`
+/// if there is no such live session.
 pub(super) fn touch_live_of(
     conn: &mut DbConn,
     token: &RefreshHash,
     now: NaiveDateTime,
     policy: SessionPolicy,
-) -> Result<Option<UserId>, DbError> {
+) -> Result<Option<(UserId, Amr)>, DbError> {
     let of_token = refresh_tokens::table
         .filter(refresh_tokens::token_hash.eq(token.as_str()))
         .select(refresh_tokens::session_id)
         .single_value();
     // The idle deadline may pass the absolute one: a session lapses at
     // whichever comes first.
-    let user: Option<i64> = diesel::update(
+    let live: Option<(i64, String)> = diesel::update(
         sessions::table
             .filter(sessions::id.nullable().eq(of_token))
             .filter(sessions::ended_at.is_null())
@@ -147,10 +149,10 @@ pub(super) fn touch_live_of(
             .filter(sessions::idle_expires_at.gt(now)),
     )
     .set((sessions::idle_expires_at.eq(now + policy.idle), sessions::last_used_at.eq(now)))
-    .returning(sessions::user_id)
+    .returning((sessions::user_id, sessions::amr))
     .get_result(conn)
     .optional()?;
-    Ok(user.map(UserId))
+    Ok(live.map(|(user, amr)| (UserId(user), Amr::from_stored(&amr))))
 }
 
 /// Marks `token` used, rotated into `successor`, if it was not used: its

@@ -1,10 +1,12 @@
 //! Domain types: values that are valid by construction (parsed, not
 //! validated), ids as types, the session policy, and the authorization
 //! rules as pure functions. Imports nothing of the crate.
+mod amr;
 mod client_ip;
 mod cursor;
 mod entities;
 mod ids;
+mod mfa_policy;
 mod password;
 mod policy;
 mod post_content;
@@ -12,10 +14,12 @@ mod role;
 mod session_policy;
 mod username;
 
+pub use amr::Amr;
 pub use client_ip::{user_agent_label, ClientDetails, ClientIp};
 pub use cursor::Cursor;
 pub use entities::{Post, SessionInfo, User};
 pub use ids::{PostId, RefreshHash, SessionId, UserId};
+pub use mfa_policy::{ENROLMENT_TTL, MAX_MFA_ATTEMPTS, MFA_TOKEN_TTL};
 pub use password::Password;
 pub use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 pub use policy::{deletes_as_admin, may_delete_post, may_edit_post, Actor};

@@ -52,6 +52,19 @@ pub enum ApiError {
     RateLimited { retry_after_secs: u64 },
     #[error("unknown, expired or revoked refresh token")]
     InvalidRefreshToken,
+    /// The password was right; the login waits for a second factor.
+    #[error("this account needs a second factor: send a code to /login/mfa with the mfa_token")]
+    MfaRequired { mfa_token: String },
+    #[error("the mfa_token is unknown, expired, used, or out of attempts; log in again")]
+    InvalidMfaToken,
+    /// A wrong code where the code is the credential (`/login/mfa`).
+    #[error("{0}")]
+    LoginCodeRejected(&'static str),
+    /// A wrong code where a code is re-checked (enrolment, turning it off).
+    #[error("{0}")]
+    InvalidCode(&'static str),
+    #[error("two-factor login is already on")]
+    MfaAlreadyEnabled,
     /// Says why, in words for the client: database unreachable, storage
     /// full, busy.
     #[error("{0}")]
@@ -73,6 +86,11 @@ impl ApiError {
             Self::TokenRevoked => (S::UNAUTHORIZED, "token_revoked", "Session ended"),
             Self::InvalidCredentials => (S::UNAUTHORIZED, "invalid_credentials", "Invalid credentials"),
             Self::InvalidRefreshToken => (S::UNAUTHORIZED, "invalid_refresh_token", "Invalid refresh token"),
+            Self::MfaRequired { .. } => (S::UNAUTHORIZED, "mfa_required", "Second factor required"),
+            Self::InvalidMfaToken => (S::UNAUTHORIZED, "invalid_mfa_token", "Invalid MFA token"),
+            Self::LoginCodeRejected(_) => (S::UNAUTHORIZED, "invalid_code", "Invalid code"),
+            Self::InvalidCode(_) => (S::UNPROCESSABLE_ENTITY, "invalid_code", "Invalid code"),
+            Self::MfaAlreadyEnabled => (S::CONFLICT, "mfa_already_enabled", "Two-factor login already on"),
             Self::Forbidden(_) => (S::FORBIDDEN, "forbidden", "Forbidden"),
             Self::NotFound(_) => (S::NOT_FOUND, "not_found", "Not found"),
             Self::MethodNotAllowed { .. } => {
@@ -124,6 +142,10 @@ pub struct Problem {
     /// Every failing field (validation errors only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldError>>,
+    /// With `mfa_required` only: send it with a code to `POST /login/mfa`
+    /// (single use, 5 minutes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa_token: Option<String>,
 }
 
 impl ResponseError for ApiError {
@@ -147,11 +169,20 @@ impl ResponseError for ApiError {
                 Self::Validation(errors) => Some(errors.clone()),
                 _ => None,
             },
+            mfa_token: match self {
+                Self::MfaRequired { mfa_token } => Some(mfa_token.clone()),
+                _ => None,
+            },
         };
         let mut response = HttpResponse::build(status);
         response.content_type("application/problem+json");
         match self {
-            Self::MissingToken | Self::InvalidCredentials | Self::InvalidRefreshToken => {
+            Self::MissingToken
+            | Self::InvalidCredentials
+            | Self::InvalidRefreshToken
+            | Self::MfaRequired { .. }
+            | Self::InvalidMfaToken
+            | Self::LoginCodeRejected(_) => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
             Self::InvalidToken(_) | Self::TokenExpired | Self::TokenRevoked => {
@@ -229,6 +260,16 @@ impl From<ServiceError> for ApiError {
             ServiceError::LastAdmin => Self::LastAdmin,
             ServiceError::RateLimited { retry_after_secs } => Self::RateLimited { retry_after_secs },
             ServiceError::NotSynced => Self::Unavailable(NOT_SYNCED),
+            ServiceError::MfaRequired(mfa_token) => Self::MfaRequired { mfa_token },
+            ServiceError::InvalidMfaToken => Self::InvalidMfaToken,
+            ServiceError::InvalidCode(detail) => Self::InvalidCode(detail),
+            ServiceError::MfaAlreadyEnabled => Self::MfaAlreadyEnabled,
+            ServiceError::MfaKey(e) => {
+                tracing::error!(error = %e, "two-factor secret unreadable");
+                Self::Unavailable(
+                    "this instance cannot read two-factor secrets (its WARRANT_MFA_KEY); retry later",
+                )
+            }
             ServiceError::Db(e) => e.into(),
             ServiceError::Hash(e) => e.into(),
             ServiceError::Signing(detail) => Self::Internal(detail),

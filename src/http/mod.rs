@@ -17,7 +17,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use error::ApiError;
-use routes::{accounts, admin, discovery, health, me, posts, revoke, sessions};
+use routes::{accounts, admin, discovery, health, me, mfa, posts, revoke, sessions};
 
 pub use routes::discovery::Issuer;
 
@@ -30,6 +30,7 @@ pub use openapi::ApiDoc;
 pub const ROUTES: &[(&str, &str)] = &[
     ("/signup", "POST"),
     ("/login", "POST"),
+    ("/login/mfa", "POST"),
     ("/refresh", "POST"),
     ("/logout", "DELETE"),
     ("/revoke", "POST"),
@@ -38,10 +39,15 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("/check_session", "GET, HEAD"),
     ("/me", "DELETE"),
     ("/me/password", "PUT"),
+    ("/me/mfa", "GET, HEAD"),
+    ("/me/mfa/totp", "POST, DELETE"),
+    ("/me/mfa/totp/confirm", "POST"),
+    ("/me/mfa/recovery-codes", "POST"),
     ("/posts", "GET, HEAD, POST"),
     ("/posts/{id}", "GET, HEAD, PATCH, DELETE"),
     ("/admin/users", "GET, HEAD"),
     ("/admin/users/{id}", "PATCH, DELETE"),
+    ("/admin/users/{id}/mfa", "DELETE"),
     ("/.well-known/jwks.json", "GET, HEAD"),
     ("/.well-known/openid-configuration", "GET, HEAD"),
     ("/.well-known/oauth-authorization-server", "GET, HEAD"),
@@ -67,6 +73,7 @@ fn resource(path: &'static str) -> Resource {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/signup").route(web::post().to(accounts::signup)))
         .service(resource("/login").route(web::post().to(accounts::login)))
+        .service(resource("/login/mfa").route(web::post().to(mfa::login_mfa)))
         .service(resource("/refresh").route(web::post().to(accounts::refresh)))
         .service(resource("/logout").route(web::delete().to(accounts::logout)))
         .service(resource("/revoke").route(web::post().to(revoke::revoke)))
@@ -79,6 +86,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/check_session").route(web::get().to(accounts::check_session)))
         .service(resource("/me").route(web::delete().to(me::delete_me)))
         .service(resource("/me/password").route(web::put().to(me::change_password)))
+        .service(resource("/me/mfa").route(web::get().to(mfa::mfa_status)))
+        .service(
+            resource("/me/mfa/totp")
+                .route(web::post().to(mfa::enrol_totp))
+                .route(web::delete().to(mfa::turn_off_totp)),
+        )
+        .service(resource("/me/mfa/totp/confirm").route(web::post().to(mfa::confirm_totp)))
+        .service(resource("/me/mfa/recovery-codes").route(web::post().to(mfa::renew_recovery_codes)))
         .service(
             resource("/posts")
                 .route(web::get().to(posts::list_posts))
@@ -96,6 +111,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::patch().to(admin::update_user_role))
                 .route(web::delete().to(admin::delete_user)),
         )
+        .service(resource("/admin/users/{id}/mfa").route(web::delete().to(admin::reset_user_mfa)))
         .service(resource("/.well-known/jwks.json").route(web::get().to(health::jwks)))
         .service(
             resource("/.well-known/openid-configuration")

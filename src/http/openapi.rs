@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::routes::{accounts, admin, discovery, health, me, posts, revoke, sessions};
+use super::routes::{accounts, admin, discovery, health, me, mfa, posts, revoke, sessions};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,11 +17,12 @@ use super::routes::{accounts, admin, discovery, health, me, posts, revoke, sessi
         license(name = "MIT")
     ),
     paths(
-        accounts::signup, accounts::login, accounts::refresh, accounts::logout, revoke::revoke, accounts::check_session,
+        accounts::signup, accounts::login, mfa::login_mfa, accounts::refresh, accounts::logout, revoke::revoke, accounts::check_session,
         me::change_password, me::delete_me,
+        mfa::mfa_status, mfa::enrol_totp, mfa::confirm_totp, mfa::turn_off_totp, mfa::renew_recovery_codes,
         sessions::list_sessions, sessions::end_session, sessions::end_other_sessions,
         posts::list_posts, posts::create_post, posts::get_post, posts::update_post, posts::delete_post,
-        admin::list_users, admin::update_user_role, admin::delete_user,
+        admin::list_users, admin::update_user_role, admin::delete_user, admin::reset_user_mfa,
         health::jwks, health::healthz, health::readyz,
         discovery::openid_configuration, discovery::oauth_authorization_server,
     ),
@@ -29,6 +30,7 @@ use super::routes::{accounts, admin, discovery, health, me, posts, revoke, sessi
     modifiers(&Operations),
     tags(
         (name = "accounts", description = "Signup, login, sessions"),
+        (name = "two-factor", description = "TOTP second factor and recovery codes"),
         (name = "posts", description = "Posts owned by users"),
         (name = "admin", description = "Admin-only account management"),
         (name = "operations", description = "Health, keys, metrics, documentation"),

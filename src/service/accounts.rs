@@ -2,14 +2,17 @@
 //! and sessions together.
 use std::sync::Arc;
 
+use crate::auth::mfa::{new_mfa_token, MfaKey};
 use crate::auth::{
     hash_refresh_token, new_refresh_token, random_token, IssuedToken, PasswordHasher, Successors, Tokens,
     Verdict,
 };
-use crate::db::accounts::{CheckedPassword, Refresh, Rotation};
+use crate::db::accounts::{CheckedPassword, Hold, NewSession, Refresh, Rotation, Start};
 use crate::db::sessions::SessionSet;
 use crate::db::{self, DbError};
-use crate::domain::{ClientDetails, ClientIp, Password, Role, SessionId, User, UserId, Username};
+use crate::domain::{
+    Amr, ClientDetails, ClientIp, Password, Role, SessionId, User, UserId, Username, MFA_TOKEN_TTL,
+};
 use crate::metrics::Metrics;
 use crate::telemetry::AUDIT;
 
@@ -29,20 +32,31 @@ pub struct Accounts {
     tokens: Arc<Tokens>,
     hasher: Arc<PasswordHasher>,
     successors: Arc<Successors>,
+    mfa_key: Arc<MfaKey>,
+    /// Names the service in authenticator apps.
+    issuer: String,
     metrics: Metrics,
 }
 
+/// What the service is built from, besides its sessions.
+pub struct AccountsParts {
+    pub tokens: Arc<Tokens>,
+    pub hasher: Arc<PasswordHasher>,
+    pub successors: Arc<Successors>,
+    pub mfa_key: Arc<MfaKey>,
+    pub issuer: String,
+    pub metrics: Metrics,
+}
+
+mod mfa;
 mod own;
 
+pub use mfa::Enrolment;
+
 impl Accounts {
-    pub fn new(
-        sessions: Sessions,
-        tokens: Arc<Tokens>,
-        hasher: Arc<PasswordHasher>,
-        successors: Arc<Successors>,
-        metrics: Metrics,
-    ) -> Self {
-        Self { sessions, tokens, hasher, successors, metrics }
+    pub fn new(sessions: Sessions, parts: AccountsParts) -> Self {
+        let AccountsParts { tokens, hasher, successors, mfa_key, issuer, metrics } = parts;
+        Self { sessions, tokens, hasher, successors, mfa_key, issuer, metrics }
     }
 
     /// A new account, always role `user`, and its first session.
@@ -69,8 +83,10 @@ impl Accounts {
         Ok(pair)
     }
 
-    /// A new session. An unknown name, a name that breaks the rules and a
-    /// wrong password all cost one argon2 verify and get the same answer.
+    /// A new session — or, for an account with TOTP on, `MfaRequired` with
+    /// the token to complete the login with at `log_in_with_code`. An
+    /// unknown name, a name that breaks the rules and a wrong password all
+    /// cost one argon2 verify and get the same answer, TOTP or not.
     pub async fn log_in(
         &self,
         username: &str,
@@ -88,7 +104,12 @@ impl Accounts {
         let verdict = self.hasher.verify(password, hash.clone()).await?;
         match (user.zip(hash), verdict) {
             (Some((user, hash)), Verdict::Match { renewed }) => {
-                let pair = self.start(user, hash, renewed, client).await?;
+                let started = self.start(user, hash, renewed, client).await;
+                if let Err(ServiceError::MfaRequired(_)) = &started {
+                    self.metrics.logins.with_label_values(&["mfa_required"]).inc();
+                    tracing::info!(target: AUDIT, event = "login_mfa_required", user_id = user.0, ip = %ip);
+                }
+                let pair = started?;
                 self.metrics.logins.with_label_values(&["ok"]).inc();
                 tracing::info!(target: AUDIT, event = "login", user_id = user.0, session_id = %pair.session, ip = %ip);
                 Ok(pair)
@@ -107,7 +128,8 @@ impl Accounts {
     /// Starts a session for the account whose password was checked against
     /// `hash` (storing `renewed` in its place, if given), issued for the
     /// account as it is when the session starts. Sessions it ends to keep
-    /// the user within the cap are revoked with it.
+    /// the user within the cap are revoked with it. An account with TOTP on
+    /// gets no session: `MfaRequired`, with the token its login waits under.
     async fn start(
         &self,
         user: UserId,
@@ -117,31 +139,38 @@ impl Accounts {
     ) -> Result<TokenPair, ServiceError> {
         let session = SessionId(random_token(16));
         let (refresh_token, refresh_hash) = new_refresh_token();
+        let (mfa_token, mfa_hash) = new_mfa_token();
         let sid = session.clone();
         let started = self
             .sessions
             .ending(Some(user), move |conn, policy| {
                 let password = CheckedPassword { hash: &hash, renewed: renewed.as_deref() };
-                Ok(
-                    match db::accounts::start_session(
-                        conn,
-                        &sid,
-                        user,
-                        password,
-                        &refresh_hash,
-                        &client,
-                        policy,
-                    )? {
-                        Some(started) => (Some(started.user), started.evicted),
-                        None => (None, Vec::new()),
-                    },
-                )
+                let new = NewSession {
+                    id: &sid,
+                    user,
+                    password,
+                    first_token: &refresh_hash,
+                    client: &client,
+                    amr: Amr::Password,
+                };
+                let hold = Hold { token_hash: &mfa_hash, expires_at: db::now() + MFA_TOKEN_TTL };
+                let start = db::accounts::start_session(conn, new, Some(hold), policy)?;
+                let evicted = match &start {
+                    Start::Started(started) => started.evicted.clone(),
+                    _ => Vec::new(),
+                };
+                Ok((start, evicted))
             })
             .await?;
-        // The account was deleted, or its password replaced, since the check.
-        let user = started.ok_or(ServiceError::InvalidCredentials)?;
-        self.sessions.started(&session);
-        self.pair(user, session, refresh_token)
+        match started {
+            Start::Started(started) => {
+                self.sessions.started(&session);
+                self.pair(started.user, session, refresh_token, Amr::Password)
+            }
+            Start::SecondFactorDue => Err(ServiceError::MfaRequired(mfa_token)),
+            // The account was deleted, or its password replaced, since the check.
+            Start::Gone => Err(ServiceError::InvalidCredentials),
+        }
     }
 
     /// Trades a live refresh token for a new pair. A token that was already
@@ -171,13 +200,13 @@ impl Accounts {
         };
         self.metrics.refreshes.with_label_values(&[result]).inc();
         match outcome {
-            Refresh::Rotated { user, session } => {
+            Refresh::Rotated { user, session, amr } => {
                 tracing::info!(target: AUDIT, event = "refresh", user_id = user.id.0, session_id = %session, ip = %ip);
-                self.pair(user, session, successor)
+                self.pair(user, session, successor, amr)
             }
-            Refresh::Repeated { user, session } => {
+            Refresh::Repeated { user, session, amr } => {
                 tracing::info!(target: AUDIT, event = "refresh_repeated", user_id = user.id.0, session_id = %session, ip = %ip);
-                self.pair(user, session, successor)
+                self.pair(user, session, successor, amr)
             }
             Refresh::Reused { user, ended } => {
                 tracing::warn!(target: AUDIT, event = "refresh_reuse_detected", user_id = user.0, session_id = ?ended, ip = %ip);
@@ -224,8 +253,15 @@ impl Accounts {
             .ok_or(ServiceError::SessionEnded)
     }
 
-    fn pair(&self, user: User, session: SessionId, refresh_token: String) -> Result<TokenPair, ServiceError> {
-        let access = self.tokens.issue(&user, &session).map_err(|e| ServiceError::Signing(e.to_string()))?;
+    fn pair(
+        &self,
+        user: User,
+        session: SessionId,
+        refresh_token: String,
+        amr: Amr,
+    ) -> Result<TokenPair, ServiceError> {
+        let access =
+            self.tokens.issue(&user, &session, amr).map_err(|e| ServiceError::Signing(e.to_string()))?;
         Ok(TokenPair { access, refresh_token, user, session })
     }
 }

@@ -84,4 +84,28 @@ impl Admin {
             })
         })
     }
+
+    /// Turns `user`'s TOTP off, as admin `by` (a lost device).
+    pub async fn reset_mfa(&self, by: Actor, user: UserId) -> Result<(), ServiceError> {
+        let was_on = self
+            .sessions
+            .db()
+            .write_for(user, move |conn| db::accounts::reset_mfa(conn, by, user))
+            .await
+            .map_err(ServiceError::from)
+            .and_then(done)?;
+        tracing::info!(target: AUDIT, event = "mfa_reset", user_id = user.0, by = by.user_id.0, was_on);
+        Ok(())
+    }
+
+    /// Turns the TOTP of `username` off, from the command line: the account
+    /// and whether it was on; `None` when there is no such account.
+    pub fn reset_mfa_by_name(&self, username: &Username) -> Result<Option<(User, bool)>, ServiceError> {
+        let key = username.key();
+        let reset = self.sessions.db().write_blocking(|conn| db::accounts::reset_mfa_by_name(conn, &key))?;
+        if let Some((user, was_on)) = &reset {
+            tracing::info!(target: AUDIT, event = "mfa_reset", user_id = user.id.0, by = "command line", was_on);
+        }
+        Ok(reset)
+    }
 }

@@ -1,5 +1,6 @@
 //! Why a use case did not happen, in the service's terms; the HTTP edge maps
 //! each to the contract's status and code.
+use crate::auth::mfa::UnknownMfaKey;
 use crate::auth::HashError;
 use crate::db::DbError;
 
@@ -28,6 +29,18 @@ pub enum ServiceError {
     /// This instance cannot read which sessions have ended.
     #[error("revocations not synced within a second")]
     NotSynced,
+    /// The password was right; the login waits for a code under this token.
+    #[error("this account needs a second factor: send a code to /login/mfa with the mfa_token")]
+    MfaRequired(String),
+    #[error("the mfa_token is unknown, expired, used, or out of attempts; log in again")]
+    InvalidMfaToken,
+    #[error("{0}")]
+    InvalidCode(&'static str),
+    #[error("two-factor login is already on")]
+    MfaAlreadyEnabled,
+    /// A TOTP secret sealed under a key this instance does not hold.
+    #[error(transparent)]
+    MfaKey(#[from] UnknownMfaKey),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]

@@ -9,7 +9,7 @@ mod posts;
 mod readiness;
 mod sessions;
 
-pub use accounts::{Accounts, TokenPair};
+pub use accounts::{Accounts, AccountsParts, Enrolment, TokenPair};
 pub use admin::Admin;
 pub use error::ServiceError;
 pub use limiter::Limiter;

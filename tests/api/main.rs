@@ -11,6 +11,7 @@ mod faults;
 mod health;
 mod keys;
 mod me;
+mod mfa;
 mod openapi;
 mod ops;
 mod posts;

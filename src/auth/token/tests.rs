@@ -14,7 +14,7 @@ fn eddsa() -> Tokens {
 #[test]
 fn an_issued_token_verifies_with_its_claims() {
     let tokens = eddsa();
-    let issued = tokens.issue(&alice(), &SessionId("s1".into())).unwrap();
+    let issued = tokens.issue(&alice(), &SessionId("s1".into()), Amr::Password).unwrap();
     let claims = tokens.verify(&issued.token).unwrap();
     assert_eq!((claims.user_id, claims.role, claims.session_id.as_str()), (UserId(7), Role::User, "s1"));
     let header = decode_header(&issued.token).unwrap();
@@ -28,7 +28,8 @@ fn another_issuer_audience_or_key_is_refused() {
     let with = |iss: &str, aud: &str| {
         Tokens::new(KeySet::ed25519(std::slice::from_ref(&pem)).unwrap(), iss, aud, 900)
     };
-    let token = with("warrant", "warrant").issue(&alice(), &SessionId("s1".into())).unwrap().token;
+    let token =
+        with("warrant", "warrant").issue(&alice(), &SessionId("s1".into()), Amr::Password).unwrap().token;
     assert_eq!(with("other", "warrant").verify(&token).unwrap_err(), TokenError::Invalid("wrong issuer"));
     assert_eq!(with("warrant", "other").verify(&token).unwrap_err(), TokenError::Invalid("wrong audience"));
     assert_eq!(eddsa().verify(&token).unwrap_err(), TokenError::Invalid("unknown signing key"));
@@ -38,7 +39,7 @@ fn another_issuer_audience_or_key_is_refused() {
 fn a_cached_verification_ends_when_the_keys_change() {
     let pem = generate_ed25519_pem();
     let tokens = Tokens::new(KeySet::ed25519(std::slice::from_ref(&pem)).unwrap(), "warrant", "warrant", 900);
-    let token = tokens.issue(&alice(), &SessionId("s1".into())).unwrap().token;
+    let token = tokens.issue(&alice(), &SessionId("s1".into()), Amr::Password).unwrap().token;
     assert!(tokens.verify(&token).is_ok());
     assert!(tokens.verify(&token).is_ok(), "from the cache");
     let mut tampered = token.clone();
@@ -51,10 +52,10 @@ fn a_cached_verification_ends_when_the_keys_change() {
 #[test]
 fn a_cached_token_still_expires() {
     let tokens = Tokens::new(KeySet::ed25519(&[generate_ed25519_pem()]).unwrap(), "warrant", "warrant", -31);
-    let token = tokens.issue(&alice(), &SessionId("s1".into())).unwrap().token;
+    let token = tokens.issue(&alice(), &SessionId("s1".into()), Amr::Password).unwrap().token;
     assert_eq!(tokens.verify(&token).unwrap_err(), TokenError::Expired);
     let fresh = Tokens::new(KeySet::ed25519(&[generate_ed25519_pem()]).unwrap(), "warrant", "warrant", 900);
-    let token = fresh.issue(&alice(), &SessionId("s1".into())).unwrap().token;
+    let token = fresh.issue(&alice(), &SessionId("s1".into()), Amr::Password).unwrap().token;
     fresh.verify(&token).unwrap();
     let mut cache = fresh.verified.write().unwrap();
     cache.values_mut().for_each(|c| c.expires_at = chrono::Utc::now().timestamp() - 31);
@@ -84,6 +85,7 @@ fn a_token_lives_no_longer_than_the_configured_lifetime_even_if_issued_under_a_l
             sid: "s1".into(),
             role: "user".into(),
             username: "alice".into(),
+            amr: vec!["pwd".into()],
         };
         let keys = long.keys();
         let (kid, key) = keys.signing();
@@ -102,9 +104,9 @@ fn a_token_lives_no_longer_than_the_configured_lifetime_even_if_issued_under_a_l
 #[test]
 fn hs256_tokens_do_not_verify_under_eddsa_and_back() {
     let hs = Tokens::new(KeySet::hs256(&Secret::new("k".repeat(32))), "warrant", "warrant", 900);
-    let token = hs.issue(&alice(), &SessionId("s1".into())).unwrap().token;
+    let token = hs.issue(&alice(), &SessionId("s1".into()), Amr::Password).unwrap().token;
     assert!(hs.verify(&token).is_ok());
     assert_eq!(eddsa().verify(&token).unwrap_err(), TokenError::Invalid("algorithm not allowed"));
-    let ed_token = eddsa().issue(&alice(), &SessionId("s1".into())).unwrap().token;
+    let ed_token = eddsa().issue(&alice(), &SessionId("s1".into()), Amr::Password).unwrap().token;
     assert_eq!(hs.verify(&ed_token).unwrap_err(), TokenError::Invalid("algorithm not allowed"));
 }

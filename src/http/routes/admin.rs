@@ -104,3 +104,20 @@ pub async fn delete_user(
     admin.delete_user(by.0.actor(), UserId(id.into_inner())).await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+/// Turn a user's TOTP off
+///
+/// For a user who lost their device and their recovery codes. Their
+/// sessions go on; their next login needs only the password.
+#[utoipa::path(delete, path = "/admin/users/{id}/mfa", tag = "admin", params(("id" = i64, Path, description = "User id")),
+    security(("bearer" = [])),
+    responses((status = 204, description = "TOTP is off for that user (or was)"),
+        (status = 401, response = Problem), (status = 403, response = Problem), (status = 404, response = Problem)))]
+pub async fn reset_user_mfa(
+    by: AdminUser,
+    id: web::Path<i64>,
+    admin: web::Data<Admin>,
+) -> Result<HttpResponse, ApiError> {
+    admin.reset_mfa(by.0.actor(), UserId(id.into_inner())).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

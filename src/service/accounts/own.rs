@@ -11,7 +11,11 @@ use super::Accounts;
 impl Accounts {
     /// Checks `password` against the account's current one (an argon2
     /// verify whatever happens); the hash it matched.
-    async fn check_password(&self, user: UserId, password: String) -> Result<String, ServiceError> {
+    pub(super) async fn check_password(
+        &self,
+        user: UserId,
+        password: String,
+    ) -> Result<String, ServiceError> {
         let hash = self.sessions.db().read(move |conn| db::users::password_hash(conn, user)).await?;
         match self.hasher.verify(password, hash.clone()).await? {
             Verdict::Match { .. } => hash.ok_or(ServiceError::InvalidCredentials),
