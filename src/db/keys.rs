@@ -43,7 +43,14 @@ pub fn insert_unless_fresh(
     if newest(conn)?.is_some_and(|newest| newest >= fresh_since) {
         return Ok(None);
     }
-    pg_only(conn, "LOCK TABLE signing_keys IN SHARE ROW EXCLUSIVE MODE")?;
+    // Replicas take turns on one row's lock (not `LOCK TABLE`, which
+    // CockroachDB does not have); the later ones then see the new key.
+    pg_only(
+        conn,
+        "INSERT INTO service_secrets (name, value) VALUES ('lock:signing_keys', '') \
+         ON CONFLICT (name) DO NOTHING; \
+         SELECT name FROM service_secrets WHERE name = 'lock:signing_keys' FOR UPDATE",
+    )?;
     if newest(conn)?.is_some_and(|newest| newest >= fresh_since) {
         return Ok(None);
     }

@@ -86,8 +86,14 @@ impl TestDb {
                 diesel::sql_query(format!("CREATE DATABASE {name} {options}"))
                     .execute(&mut conn)
                     .expect("create test database");
-                let base = server_url.split('?').next().unwrap_or(&server_url);
-                let url = format!("{}/{name}", &base[..base.rfind('/').expect("URL with a database path")]);
+                // The server URL's query (`?options=-c …`, say) carries over.
+                let (base, query) = server_url.split_once('?').unwrap_or((&server_url, ""));
+                let base = &base[..base.rfind('/').expect("URL with a database path")];
+                let url = if query.is_empty() {
+                    format!("{base}/{name}")
+                } else {
+                    format!("{base}/{name}?{query}")
+                };
                 Self::Postgres { server_url, name, url }
             }
         }
@@ -240,6 +246,19 @@ pub fn spawn_app_on(db: TestDb, config: Config) -> TestApp {
     // Quiet unless TEST_LOG asks (see test_config); the first call installs it.
     warrant::telemetry::init(&config.log);
     let app = Application::build(config.clone()).expect("the app starts");
+    // TEST_SEQUENCE_CACHE=N: every sequence hands out ids N at a time per
+    // connection, so ids no longer arrive in commit order (as on a
+    // distributed engine); the suite must not care.
+    if let (Ok(cache), TestDb::Postgres { .. }) = (std::env::var("TEST_SEQUENCE_CACHE"), &db) {
+        let cache: u32 = cache.parse().expect("TEST_SEQUENCE_CACHE is a number");
+        let sql = format!(
+            "DO $$ DECLARE s record; BEGIN FOR s IN SELECT sequencename FROM pg_sequences LOOP \
+             EXECUTE format('ALTER SEQUENCE %I CACHE {cache}', s.sequencename); END LOOP; END $$"
+        );
+        diesel::sql_query(sql)
+            .execute(&mut establish_pg(&db.url()).expect("connect"))
+            .expect("sequences cached");
+    }
     let base = format!("http://{}", app.addr());
     actix_web::rt::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");

@@ -84,6 +84,9 @@ backend_test! {
         assert!((1..=20).contains(&retry), "{retry}");
         app.try_signup("alice", PASSWORD).await.assert_problem(429, "rate_limited");
         app.try_refresh("x").await.assert_problem(429, "rate_limited");
+        // The second step of a login shares the budget: guessing codes costs it too.
+        let code = json!({"mfa_token": "x", "code": "123456"});
+        app.call(Method::POST, "/login/mfa", None, Some(code)).await.assert_problem(429, "rate_limited");
         let spoofed = app.raw(Method::POST, "/login").header("x-forwarded-for", "203.0.113.9")
             .json(&json!({"username": "nobody", "password": PASSWORD}));
         TestApp::finish(spoofed).await.assert_problem(429, "rate_limited");
