@@ -168,7 +168,8 @@ async fn postgres_app(tweak: impl FnOnce(&mut warrant::config::Config), prepare:
     drop(migrate);
     let mut conn = warrant::db::establish_pg(&url).unwrap();
     for sql in prepare {
-        conn.batch_execute(&sql.replace("{db}", url.rsplit('/').next().unwrap())).unwrap();
+        conn.batch_execute(&sql.replace("{db}", url.rsplit('/').next().unwrap().split('?').next().unwrap()))
+            .unwrap();
     }
     spawn_app_on(db, config)
 }
