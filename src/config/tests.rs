@@ -84,3 +84,14 @@ fn trusted_proxies_are_counted() {
 fn port_zero_is_allowed() {
     assert_eq!(config(&[("WARRANT_BIND", "127.0.0.1:0")]).unwrap().bind, "127.0.0.1:0");
 }
+
+#[test]
+fn an_mfa_key_is_optional_but_never_short() {
+    assert!(config(&[]).unwrap().mfa_key.is_none());
+    let err = config(&[("WARRANT_MFA_KEY", "short")]).unwrap_err();
+    assert_eq!(err.var, "WARRANT_MFA_KEY");
+    let key = "k".repeat(32);
+    let set = config(&[("WARRANT_MFA_KEY", &key)]).unwrap();
+    assert_eq!(set.mfa_key.map(|k| k.expose().to_string()), Some(key));
+    assert!(!format!("{:?}", config(&[("WARRANT_MFA_KEY", &"s".repeat(40))]).unwrap()).contains("sssss"));
+}

@@ -65,7 +65,9 @@ pub async fn signup(
 /// Log in: a new session
 ///
 /// An unknown name, a name that breaks the rules and a wrong password all
-/// cost one argon2 verify and get the same answer.
+/// cost one argon2 verify and get the same answer. For an account with TOTP
+/// on, the right password answers 401 `mfa_required` with an `mfa_token`:
+/// the login ends at `POST /login/mfa`.
 #[utoipa::path(post, path = "/login", tag = "accounts", request_body = CredentialsRequest,
     responses((status = 200, description = "A new session's token pair", body = TokenResponse),
         (status = 400, response = Problem), (status = 401, response = Problem), (status = 413, response = Problem),
