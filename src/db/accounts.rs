@@ -198,6 +198,24 @@ impl EndedSessions for (User, Vec<SessionId>) {
     }
 }
 
+impl EndedSessions for Started {
+    fn ended(&self) -> &[SessionId] {
+        &self.evicted
+    }
+}
+
+impl Start {
+    /// The start, and beside it the sessions it evicted, as
+    /// `Sessions::ending` takes them.
+    pub fn and_ended(self) -> (Self, Vec<SessionId>) {
+        let ended = match &self {
+            Start::Started(started) => started.ended().to_vec(),
+            _ => Vec::new(),
+        };
+        (self, ended)
+    }
+}
+
 impl<T: EndedSessions> AdminChange<T> {
     /// The change, and beside it the sessions it ended (none unless done),
     /// as `Sessions::ending` takes them.

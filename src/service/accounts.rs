@@ -154,12 +154,7 @@ impl Accounts {
                     amr: Amr::Password,
                 };
                 let hold = Hold { token_hash: &mfa_hash, expires_at: db::now() + MFA_TOKEN_TTL };
-                let start = db::accounts::start_session(conn, new, Some(hold), policy)?;
-                let evicted = match &start {
-                    Start::Started(started) => started.evicted.clone(),
-                    _ => Vec::new(),
-                };
-                Ok((start, evicted))
+                Ok(db::accounts::start_session(conn, new, Some(hold), policy)?.and_ended())
             })
             .await?;
         match started {

@@ -7,7 +7,9 @@ use super::super::mfa::{self, ChallengeUse, Factor};
 use super::super::sessions::{self, SessionSet};
 use super::super::users::{self, RowLock};
 use super::super::{DbConn, DbError};
-use super::{guard_last_admin, start_session, AdminChange, CheckedPassword, NewSession, Start, Started};
+use super::{
+    guard_last_admin, start_session, AdminChange, CheckedPassword, EndedSessions, NewSession, Start, Started,
+};
 use crate::domain::{Actor, Amr, ClientDetails, RefreshHash, SessionId, SessionPolicy, User, UserId};
 
 /// A second factor whose code was right for the stored secret.
@@ -157,6 +159,18 @@ pub fn reset_mfa_by_name(conn: &mut DbConn, username_key: &str) -> Result<Option
     let Some(account) = users::lock(conn, found.id, RowLock::Update)? else { return Ok(None) };
     let was_on = mfa::remove(conn, account.id)?;
     Ok(Some((account, was_on)))
+}
+
+impl<T: EndedSessions> MfaChange<T> {
+    /// The change, and beside it the sessions it ended (none unless done),
+    /// as `Sessions::ending` takes them.
+    pub fn and_ended(self) -> (Self, Vec<SessionId>) {
+        let ended = match &self {
+            MfaChange::Done(value) => value.ended().to_vec(),
+            _ => Vec::new(),
+        };
+        (self, ended)
+    }
 }
 
 impl MfaChange<()> {

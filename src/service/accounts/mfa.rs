@@ -111,12 +111,7 @@ impl Accounts {
         let changed = self
             .sessions
             .ending(Some(user), move |conn, policy| {
-                let changed = db::accounts::turn_off_mfa(conn, user, &keep, &checked, &proof, policy)?;
-                let ended = match &changed {
-                    MfaChange::Done(ended) => ended.clone(),
-                    _ => Vec::new(),
-                };
-                Ok((changed, ended))
+                Ok(db::accounts::turn_off_mfa(conn, user, &keep, &checked, &proof, policy)?.and_ended())
             })
             .await?;
         let ended = match changed {
@@ -190,11 +185,7 @@ impl Accounts {
                     &client,
                     policy,
                 )?;
-                let evicted = match &completed {
-                    MfaChange::Done(started) => started.evicted.clone(),
-                    _ => Vec::new(),
-                };
-                Ok((completed, evicted))
+                Ok(completed.and_ended())
             })
             .await?;
         let started = match completed {
