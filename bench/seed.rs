@@ -26,7 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let _ = std::fs::remove_file(format!("{path}{suffix}"));
             }
         }
-        DatabaseUrl::Postgres(full) => {
+        DatabaseUrl::Postgres(full, _) => {
             let (base, params) = full
                 .split_once('?')
                 .map_or((full.as_str(), String::new()), |(base, params)| (base, format!("?{params}")));

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 
-use crate::db::{Backend, DatabaseUrl};
+use crate::db::{Backend, DatabaseUrl, Pooler};
 use crate::domain::SessionPolicy;
 
 /// Everything the service reads from its environment.
@@ -174,6 +174,19 @@ impl Config {
         };
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let database_url = DatabaseUrl::parse(&database_url).map_err(|m| invalid("DATABASE_URL", m))?;
+        let database_url = match env.get("WARRANT_DB_POOLER")?.as_deref() {
+            None | Some("none" | "session") => database_url,
+            Some("transaction") if database_url.backend() == Backend::Postgres => {
+                database_url.through(Pooler::Transaction)
+            }
+            Some("transaction") => return Err(invalid("WARRANT_DB_POOLER", "is for PostgreSQL")),
+            Some(other) => {
+                return Err(invalid(
+                    "WARRANT_DB_POOLER",
+                    format!("must be none, session or transaction, not {other:?}"),
+                ))
+            }
+        };
         // SQLite works on our own CPUs: connections beyond the core count only
         // add thread switches (measured: a list costs a third more CPU at 8 than
         // at 2 on two cores). PostgreSQL connections mostly wait on the network.

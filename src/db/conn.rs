@@ -2,13 +2,13 @@
 //! scheme, and what the pool tracks of each.
 use std::time::{Duration, Instant};
 
-use diesel::connection::{SimpleConnection, TransactionManager};
+use diesel::connection::{CacheSize, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
 use diesel::sqlite::SqliteConnection;
 use diesel::Connection;
 
 use super::url::with_connect_timeout;
-use super::{ConnectError, DatabaseUrl};
+use super::{ConnectError, DatabaseUrl, Pooler};
 
 /// libpq's connect timeout, in seconds (its smallest useful value).
 const CONNECT_TIMEOUT_SECS: u64 = 2;
@@ -47,8 +47,17 @@ impl Manager {
             conn.batch_execute(sql).map_err(diesel::ConnectionError::CouldntSetupConfiguration)
         };
         match &self.url {
-            DatabaseUrl::Postgres(url) => {
+            DatabaseUrl::Postgres(url, pooler) => {
                 let mut conn = establish_pg(&with_connect_timeout(url, CONNECT_TIMEOUT_SECS))?;
+                if *pooler == Pooler::Transaction {
+                    // Unnamed statements, each parsed with its execution
+                    // (diesel sends them with PQsendQueryParams): nothing
+                    // that lives on a server connection the pooler may hand
+                    // to another client. The bounds come from the database
+                    // (see `check_bounds_set`).
+                    conn.set_prepared_statement_cache_size(CacheSize::Disabled);
+                    return Ok(DbConn::Pg(conn));
+                }
                 // plan_cache_mode: our statements are all short indexed
                 // lookups whose best plan does not depend on the values bound;
                 // without it PostgreSQL re-plans each cached statement with a
@@ -108,6 +117,37 @@ impl r2d2::ManageConnection for Manager {
     fn has_broken(&self, conn: &mut PoolConn) -> bool {
         conn.lost || <DbConn as Connection>::TransactionManager::is_broken_transaction_manager(&mut conn.conn)
     }
+}
+
+/// Behind a transaction-mode pooler no session `SET` survives, so the
+/// database itself must bound every wait (for the role or the database);
+/// without that a stuck lock would hold requests without end. One line
+/// saying what to set, or nothing.
+pub(super) fn check_bounds_set(conn: &mut DbConn) -> Result<(), ConnectError> {
+    use diesel::sql_types::Text;
+    use diesel::RunQueryDsl;
+    let settings = ["statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout"];
+    let mut unset = Vec::new();
+    for setting in settings {
+        let value: String =
+            diesel::select(diesel::dsl::sql::<Text>(&format!("current_setting('{setting}')")))
+                .get_result(conn)
+                .map_err(ConnectError::new)?;
+        if value == "0" {
+            unset.push(setting);
+        }
+    }
+    if unset.is_empty() {
+        return Ok(());
+    }
+    Err(ConnectError::new(format!(
+        "WARRANT_DB_POOLER=transaction: a transaction-mode pooler cannot carry session settings, so the \
+         database must bound waits itself; {} unset (0): run ALTER ROLE <user> SET statement_timeout = '5s'; \
+         ALTER ROLE <user> SET lock_timeout = '5s'; ALTER ROLE <user> SET \
+         idle_in_transaction_session_timeout = '10s' (or ALTER DATABASE), then have the pooler open \
+         new server connections (PgBouncer: RECONNECT) and restart",
+        unset.join(", ")
+    )))
 }
 
 /// Creates a missing SQLite file readable and writable by its owner only: it

@@ -74,6 +74,13 @@ fn classify_unknown(message: &str) -> DbError {
     } else if has("terminating connection") || has("the database system is") || has("server closed") {
         // 57P01 admin_shutdown, 57P03 cannot_connect_now.
         DbError::Unavailable(message)
+    } else if has("prepared statement \"__diesel_stmt_") {
+        // A transaction-mode pooler handed our connection's statements to
+        // another server connection (or another client's to ours).
+        DbError::Failed(format!(
+            "{message} (a transaction-mode pooler such as PgBouncer? set WARRANT_DB_POOLER=transaction, \
+             or pool_mode = session)"
+        ))
     } else {
         DbError::Failed(message)
     }

@@ -32,7 +32,7 @@ pub use error::{ConnectError, DbError};
 pub use pool::Db;
 pub use sql::ping;
 pub(crate) use sql::{load, now, pg_only};
-pub use url::{Backend, DatabaseUrl};
+pub use url::{Backend, DatabaseUrl, Pooler};
 
 /// A migrated SQLite database in a fresh temporary directory, for unit tests.
 #[cfg(test)]

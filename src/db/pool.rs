@@ -6,12 +6,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::conn::{create_private, Manager};
+use super::conn::{check_bounds_set, create_private, Manager};
 use super::error::FAULT_KINDS;
 use super::transaction::{retrying, transaction};
 use super::turns::AccountTurns;
 use super::watch::{Faults, LastLoss};
-use super::{Backend, ConnectError, DatabaseUrl, DbConn, DbError};
+use super::{Backend, ConnectError, DatabaseUrl, DbConn, DbError, Pooler};
 
 /// A PostgreSQL connection idle this long is pinged before use: the server
 /// may have ended it meanwhile (restart, failover, a proxy's idle timeout).
@@ -39,6 +39,8 @@ pub struct Db {
     pub(super) backend: Backend,
     /// How long any one operation may wait on the database.
     bound: Duration,
+    /// How a PostgreSQL write transaction starts (see `transaction`).
+    pg_begin: Arc<str>,
     last_loss: Arc<LastLoss>,
     faults: Arc<Faults>,
     /// Writes for one account take at most half of the pool (PostgreSQL;
@@ -64,7 +66,11 @@ impl Db {
         let manager = Manager { url: url.clone(), bound };
         // Try once by hand so a bad URL fails now with its real message,
         // not after r2d2's silent retries.
-        drop(manager.connect().map_err(ConnectError::new)?);
+        let mut first = manager.connect().map_err(ConnectError::new)?;
+        if let DatabaseUrl::Postgres(_, Pooler::Transaction) = url {
+            check_bounds_set(&mut first)?;
+        }
+        drop(first);
         let build = |manager: Manager, max_size: u32, wait: Duration| {
             r2d2::Pool::builder()
                 .max_size(max_size)
@@ -86,6 +92,18 @@ impl Db {
             url: url.clone(),
             backend: url.backend(),
             bound,
+            pg_begin: match url {
+                DatabaseUrl::Postgres(_, Pooler::Transaction) => {
+                    let ms = bound.as_millis();
+                    format!(
+                        "BEGIN; SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms}; \
+                         SET LOCAL idle_in_transaction_session_timeout = {}",
+                        ms * 2
+                    )
+                    .into()
+                }
+                _ => "BEGIN".into(),
+            },
             last_loss,
             faults: Arc::default(),
             turns: (url.backend() == Backend::Postgres).then(|| AccountTurns::new(max_size as usize / 2)),
@@ -139,7 +157,7 @@ impl Db {
         };
         let mut pooled = self.checkout(&self.pool, deadline)?;
         retrying(deadline, &self.faults.retried, || {
-            self.run_on(&mut pooled, |conn| transaction(conn, &mut f))
+            self.run_on(&mut pooled, |conn| transaction(conn, &self.pg_begin, &mut f))
         })
     }
 
@@ -275,7 +293,15 @@ impl Db {
                 let _ = done.send(span.in_scope(|| db.read_on(&db.urgent, deadline, f)));
             })
             .map_err(|e| DbError::Other(format!("cannot start a thread: {e}")))?;
-        answer.await.map_err(|_| DbError::Other("the urgent read's thread ended without an answer".into()))?
+        // Bounded from here too: behind a pooler that queues queries while
+        // it has no server (PgBouncer's query_wait_timeout), libpq waits
+        // past every bound of ours. The thread answers into the void.
+        let grace = Duration::from_millis(250);
+        match tokio::time::timeout_at((deadline + grace).into(), answer).await {
+            Ok(answer) => answer
+                .map_err(|_| DbError::Other("the urgent read's thread ended without an answer".into()))?,
+            Err(_) => Err(DbError::TimedOut("no answer from the database within the bound".into())),
+        }
     }
 }
 

@@ -20,14 +20,18 @@ const MAX_PAUSE: Duration = Duration::from_millis(200);
 /// up front (`BEGIN IMMEDIATE`): a deferred transaction that upgrades from
 /// read to write fails with "database is locked" under concurrency.
 /// PostgreSQL callers lock the rows they read (see `users::lock_user`).
+/// On PostgreSQL the transaction starts with `pg_begin`: `BEGIN`, or behind
+/// a transaction-mode pooler `BEGIN` with the bounds as `SET LOCAL` (one
+/// round trip), since no session setting reaches the server connection.
 pub(super) fn transaction<T>(
     conn: &mut DbConn,
+    pg_begin: &str,
     f: impl FnOnce(&mut DbConn) -> Result<T, DbError>,
 ) -> Result<T, DbError> {
     type Tm = <DbConn as Connection>::TransactionManager;
     match conn {
         DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
-        DbConn::Pg(_) => Tm::begin_transaction(conn)?,
+        DbConn::Pg(c) => AnsiTransactionManager::begin_transaction_sql(c, pg_begin)?,
     }
     match f(conn) {
         Ok(value) => {

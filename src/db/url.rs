@@ -3,9 +3,22 @@
 /// Which database a URL points at.
 #[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
-    Postgres(String),
+    Postgres(String, Pooler),
     /// A file path (`sqlite://` stripped).
     Sqlite(String),
+}
+
+/// What stands between us and PostgreSQL (`WARRANT_DB_POOLER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pooler {
+    /// The server itself, or a pooler in session mode: a connection is ours
+    /// from open to close, with its prepared statements and settings.
+    #[default]
+    None,
+    /// A transaction-mode pooler (PgBouncer `pool_mode = transaction`): each
+    /// transaction may run on another server connection, so nothing may
+    /// outlive one — no named prepared statements, no session `SET`s.
+    Transaction,
 }
 
 /// The backend in use, for log lines and tests.
@@ -20,7 +33,7 @@ impl DatabaseUrl {
     pub fn parse(url: &str) -> Result<Self, String> {
         let url = url.trim();
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(Self::Postgres(url.to_string()));
+            return Ok(Self::Postgres(url.to_string(), Pooler::None));
         }
         let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
         if path.is_empty() || path.contains("://") {
@@ -33,9 +46,17 @@ impl DatabaseUrl {
         Ok(Self::Sqlite(path.to_string()))
     }
 
+    /// The same database, reached through `pooler` (PostgreSQL only).
+    pub fn through(self, pooler: Pooler) -> Self {
+        match self {
+            Self::Postgres(url, _) => Self::Postgres(url, pooler),
+            sqlite => sqlite,
+        }
+    }
+
     pub fn backend(&self) -> Backend {
         match self {
-            Self::Postgres(_) => Backend::Postgres,
+            Self::Postgres(..) => Backend::Postgres,
             Self::Sqlite(_) => Backend::Sqlite,
         }
     }
@@ -45,7 +66,7 @@ impl DatabaseUrl {
     pub fn redacted(&self) -> String {
         let url = match self {
             Self::Sqlite(path) => return format!("sqlite://{path}"),
-            Self::Postgres(url) => url,
+            Self::Postgres(url, _) => url,
         };
         let (base, params) = url.split_once('?').map_or((url.as_str(), None), |(b, p)| (b, Some(p)));
         let base = match (base.find("://"), base.rfind('@')) {

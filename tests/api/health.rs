@@ -68,5 +68,8 @@ async fn connections_the_database_ended_are_replaced_reads_never_fail_and_nothin
     app.get("/posts", &alice.token).await.assert_status(200);
     app.call(Method::GET, "/readyz", None, None).await.assert_status(200);
     let metrics = app.raw(Method::GET, "/metrics").send().await.unwrap().text().await.unwrap();
-    assert!(metric(&metrics, "warrant_db_connections_lost_total") > 0, "operators see the losses");
+    // Behind a pooler the losses are its own: our connections to it live on.
+    if crate::helpers::pooler().is_none() {
+        assert!(metric(&metrics, "warrant_db_connections_lost_total") > 0, "operators see the losses");
+    }
 }

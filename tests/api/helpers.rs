@@ -86,6 +86,18 @@ impl TestDb {
                 diesel::sql_query(format!("CREATE DATABASE {name} {options}"))
                     .execute(&mut conn)
                     .expect("create test database");
+                if pooler().is_some() {
+                    // What an operator sets for a transaction-mode pooler.
+                    for (setting, value) in [
+                        ("statement_timeout", "5s"),
+                        ("lock_timeout", "5s"),
+                        ("idle_in_transaction_session_timeout", "10s"),
+                    ] {
+                        diesel::sql_query(format!("ALTER DATABASE {name} SET {setting} = '{value}'"))
+                            .execute(&mut conn)
+                            .expect("bound the test database's waits");
+                    }
+                }
                 // The server URL's query (`?options=-c …`, say) carries over.
                 let (base, query) = server_url.split_once('?').unwrap_or((&server_url, ""));
                 let base = &base[..base.rfind('/').expect("URL with a database path")];
@@ -137,6 +149,11 @@ impl Drop for TestDb {
     }
 }
 
+/// `WARRANT_DB_POOLER` for the app and the command line, from `TEST_DB_POOLER`.
+pub fn pooler() -> Option<String> {
+    std::env::var("TEST_DB_POOLER").ok().filter(|p| !p.is_empty())
+}
+
 /// The configuration tests start from: defaults, a fresh database, port 0.
 pub fn test_config(db: &TestDb) -> Config {
     let url = db.url();
@@ -145,6 +162,8 @@ pub fn test_config(db: &TestDb) -> Config {
         "WARRANT_BIND" => Some("127.0.0.1:0".into()),
         // Every test client is 127.0.0.1; the rate-limit tests set their own.
         "WARRANT_RATE_LIMIT_PER_MIN" => Some("10000".into()),
+        // TEST_DB_POOLER=transaction: TEST_DATABASE_URL is a transaction-mode pooler.
+        "WARRANT_DB_POOLER" => pooler().filter(|_| matches!(db, TestDb::Postgres { .. })),
         "WARRANT_LOG" => Some(std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into())),
         _ => None,
     })
@@ -361,6 +380,7 @@ impl TestApp {
             .env_clear()
             .env("DATABASE_URL", self.db.url())
             .env("WARRANT_LOG", "off")
+            .envs(pooler().map(|p| ("WARRANT_DB_POOLER", p)))
             .envs(envs.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -12,7 +12,8 @@ use crate::helpers::{backend_test, metric, spawn_app, spawn_app_with, Backend, T
 /// Starts the real binary on a fresh SQLite file under `dir`.
 fn spawn_binary(dir: &tempfile::TempDir, envs: &[(&str, &str)]) -> Running {
     let mut command = Command::new(env!("CARGO_BIN_EXE_warrant"));
-    command.arg("serve").env_clear().env("DATABASE_URL", dir.path().join("w.db")).envs(envs.iter().copied());
+    command.arg("serve").env_clear().env("DATABASE_URL", dir.path().join("w.db"));
+    command.envs(crate::helpers::pooler().map(|p| ("WARRANT_DB_POOLER", p))).envs(envs.iter().copied());
     serve(command)
 }
 
@@ -344,5 +345,35 @@ fn a_database_that_cannot_be_opened_stops_startup_with_one_line_naming_database_
             assert!(stderr.starts_with("warrant: DATABASE_URL: "), "{stderr:?}");
             assert!(!stderr.contains("database: database"), "{stderr:?}");
         }
+    }
+}
+
+#[actix_web::test]
+#[ignore = "PostgreSQL: TEST_DATABASE_URL=postgres://… cargo test -- --include-ignored"]
+async fn behind_a_transaction_pooler_startup_refuses_a_database_that_does_not_bound_its_waits() {
+    let db = TestDb::new(Backend::Postgres);
+    for setting in ["statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout"] {
+        db.admin_sql(&format!("ALTER DATABASE {{db}} SET {setting} = 0")).unwrap();
+    }
+    let mut config = crate::helpers::test_config(&db);
+    config.database_url = config.database_url.clone().through(warrant::db::Pooler::Transaction);
+    let err = warrant::startup::Application::build(config.clone()).err().expect("startup refuses");
+    let line = err.to_string();
+    assert!(line.starts_with("DATABASE_URL: WARRANT_DB_POOLER=transaction: "), "{line}");
+    assert!(
+        line.contains("statement_timeout, lock_timeout, idle_in_transaction_session_timeout unset"),
+        "{line}"
+    );
+    assert!(!line.contains('\n'), "one line: {line}");
+    for (setting, value) in
+        [("statement_timeout", "5s"), ("lock_timeout", "5s"), ("idle_in_transaction_session_timeout", "10s")]
+    {
+        db.admin_sql(&format!("ALTER DATABASE {{db}} SET {setting} = '{value}'")).unwrap();
+    }
+    // A real pooler keeps its server connections, with the old settings,
+    // until told to reconnect; PostgreSQL itself applies them at once.
+    if crate::helpers::pooler().is_none() {
+        let app = crate::helpers::spawn_app_on(db, config);
+        app.signup("alice").await;
     }
 }
