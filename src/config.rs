@@ -46,6 +46,10 @@ pub struct Config {
     pub db_timeout: Duration,
     /// A request body must arrive whole within this long.
     pub body_timeout: Duration,
+    /// On SIGTERM, `/readyz` answers 503 this long, while requests are
+    /// still served, before the listener closes: a balancer's health check
+    /// takes the instance out first, and no request meets a closed port.
+    pub shutdown_drain: Duration,
     /// Keys in the database are re-read (and expired entries of in-memory
     /// caches dropped) this often: far inside the 600 s a rotated key is
     /// published before it signs. Not an environment variable; tests
@@ -241,6 +245,7 @@ impl Config {
             db_pool_size: env.number("WARRANT_DB_POOL_SIZE", default_pool, 1..=256)?,
             db_timeout: Duration::from_secs(env.number("WARRANT_DB_TIMEOUT", 5, 1..=600)?),
             body_timeout: Duration::from_secs(env.number("WARRANT_BODY_TIMEOUT", 30, 1..=3600)?),
+            shutdown_drain: Duration::from_secs(env.number("WARRANT_SHUTDOWN_DRAIN", 0, 0..=300)?),
             key_reload: Duration::from_secs(5),
         })
     }

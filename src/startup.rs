@@ -86,6 +86,8 @@ pub struct Application {
     server: Server,
     addr: SocketAddr,
     maintenance: Maintenance,
+    readiness: Readiness,
+    shutdown_drain: Duration,
 }
 
 impl Application {
@@ -125,7 +127,8 @@ impl Application {
         let admin = web::Data::new(Admin::new(sessions.clone()));
         let posts = web::Data::new(Posts::new(db.clone()));
         let issuer = web::Data::new(http::Issuer(config.issuer_url()));
-        let readiness = web::Data::new(Readiness::new(db.clone(), revocations.clone().into_inner()));
+        let ready = Readiness::new(db.clone(), revocations.clone().into_inner());
+        let readiness = web::Data::new(ready.clone());
         let sessions = web::Data::new(sessions);
         let metrics = web::Data::new(metrics);
         let limiter =
@@ -183,8 +186,10 @@ impl Application {
                 .configure(http::configure)
                 .default_service(web::to(not_found))
         })
-        // On SIGTERM/SIGINT: stop accepting, let in-flight requests finish
-        // (at most this long), then return so the pool closes and we exit 0.
+        // Stopped by `run_until_stopped` on SIGTERM/SIGINT: it stops
+        // accepting, lets in-flight requests finish (at most this long), then
+        // returns so the pool closes and we exit 0.
+        .disable_signals()
         .shutdown_timeout(SHUTDOWN_GRACE_SECS)
         .workers(workers)
         // Queries wait for a pooled connection anyway, but each worker may
@@ -196,7 +201,7 @@ impl Application {
         .listen(listener)
         .map_err(&bind_error)?
         .run();
-        Ok(Self { server, addr, maintenance })
+        Ok(Self { server, addr, maintenance, readiness: ready, shutdown_drain: config.shutdown_drain })
     }
 
     /// The address actually bound.
@@ -204,14 +209,40 @@ impl Application {
         self.addr
     }
 
-    /// Serves until the server is stopped (SIGINT/SIGTERM), keeping the
-    /// revocation list and keys in step with the database meanwhile.
+    /// Serves until SIGINT/SIGTERM, keeping the revocation list and keys in
+    /// step with the database meanwhile. On the signal it first drains:
+    /// `/readyz` answers 503 for `WARRANT_SHUTDOWN_DRAIN` while requests are
+    /// still served, then the listener closes and in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let maintenance = actix_web::rt::spawn(self.maintenance);
+        let handle = self.server.handle();
+        let (readiness, drain) = (self.readiness, self.shutdown_drain);
+        let stopper = actix_web::rt::spawn(async move {
+            let signal = match termination().await {
+                Ok(signal) => signal,
+                Err(e) => return tracing::error!(error = %e, "cannot listen for SIGTERM"),
+            };
+            readiness.drain();
+            tracing::info!(signal, drain_secs = drain.as_secs(), "shutting down: not ready, then draining");
+            tokio::time::sleep(drain).await;
+            handle.stop(true).await;
+        });
         let result = self.server.await;
+        stopper.abort();
         maintenance.abort();
         result
     }
+}
+
+/// The first SIGTERM or SIGINT, by name.
+async fn termination() -> std::io::Result<&'static str> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
 }
 
 /// How an instance keeps keys that live in the database.

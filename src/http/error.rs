@@ -260,6 +260,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::LastAdmin => Self::LastAdmin,
             ServiceError::RateLimited { retry_after_secs } => Self::RateLimited { retry_after_secs },
             ServiceError::NotSynced => Self::Unavailable(NOT_SYNCED),
+            ServiceError::ShuttingDown => Self::Unavailable("this instance is shutting down"),
             ServiceError::MfaRequired(mfa_token) => Self::MfaRequired { mfa_token },
             ServiceError::InvalidMfaToken => Self::InvalidMfaToken,
             ServiceError::InvalidCode(detail) => Self::InvalidCode(detail),

@@ -63,6 +63,33 @@ backend_test! {
         assert!(status.success(), "{status:?}");
     }
 
+    async fn with_a_drain_time_sigterm_makes_the_instance_unready_first_and_it_still_serves(backend: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = TestDb::new(backend);
+        let url = db.url();
+        let envs = [("WARRANT_LOG", "info"), ("DATABASE_URL", url.as_str()), ("WARRANT_SHUTDOWN_DRAIN", "2")];
+        let Running { server: mut child, base, .. } = spawn_binary(&dir, &envs);
+        let client = reqwest::Client::new();
+        let get = |path: &str| client.get(format!("{base}{path}")).send();
+        assert_eq!(get("/readyz").await.unwrap().status(), 200);
+        // SAFETY: plain kill(2) on our own child.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+        actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+        let ready = get("/readyz").await.expect("still listening while draining");
+        assert_eq!(ready.status(), 503, "a balancer's health check takes it out");
+        let body = json!({"username": "alice", "password": PASSWORD});
+        let signup = client.post(format!("{base}/signup")).json(&body).send().await.unwrap();
+        assert_eq!(signup.status(), 201, "what still reaches it is served");
+        assert!(child.try_wait().unwrap().is_none(), "not gone before the drain time");
+        let status = (0..100)
+            .find_map(|_| {
+                std::thread::sleep(Duration::from_millis(50));
+                child.try_wait().unwrap()
+            })
+            .expect("exits within 5 s of the drain");
+        assert!(status.success(), "{status:?}");
+    }
+
     async fn metrics_count_requests_by_route_pattern_and_our_own_events(backend: Backend) {
         let app = spawn_app_with(backend, |c| c.rate_limit_per_min = 2).await;
         let alice = app.signup("alice").await;
