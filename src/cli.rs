@@ -101,6 +101,20 @@ pub fn reset_mfa(config: &Config, username: &str) -> CliResult {
     Ok(())
 }
 
+/// `warrant unthrottle USERNAME`: lifts the account's budgets against
+/// guessing (wrong passwords, wrong second-factor codes) at once, rather
+/// than at the end of their window.
+pub fn unthrottle(config: &Config, username: &str) -> CliResult {
+    let username = parse_username(username)?;
+    let (user, spent) = Admin::new(open_sessions(config)?).unthrottle(&username)?;
+    let whom = match user {
+        Some(user) => format!("{} (id {})", user.username, user.id),
+        None => format!("{:?} (no such account)", username.as_str()),
+    };
+    println!("unthrottled {whom}: {spent} spent budget(s) cleared");
+    Ok(())
+}
+
 /// `warrant rotate-key`: adds a signing key to the database. It is published
 /// at once (instances reload keys every few seconds) and signs only after one
 /// JWKS cache lifetime, so every verifier has seen it first.

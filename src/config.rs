@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::TimeDelta;
 
 use crate::db::{Backend, DatabaseUrl, Pooler};
-use crate::domain::SessionPolicy;
+use crate::domain::{SessionPolicy, TrustedProxies};
 
 /// Everything the service reads from its environment.
 #[derive(Debug, Clone)]
@@ -22,9 +22,9 @@ pub struct Config {
     /// the same successor (parallel tabs, retries); 0 turns it off.
     pub refresh_reuse_interval_secs: i64,
     pub session_max_age_secs: i64,
-    /// Reverse proxies in front that append to `X-Forwarded-For` (0: none,
-    /// forwarding headers are ignored).
-    pub trusted_proxies: usize,
+    /// Reverse proxies in front that append to `X-Forwarded-For`, by count
+    /// or by network (none: forwarding headers are ignored).
+    pub trusted_proxies: TrustedProxies,
     pub issuer: String,
     pub audience: String,
     pub jwt: JwtConfig,
@@ -222,18 +222,10 @@ impl Config {
                 0 => None,
                 days => Some(TimeDelta::days(days)),
             },
-            trusted_proxies: match env.get("WARRANT_TRUST_PROXY")?.as_deref().map(str::trim) {
-                None | Some("false") => 0,
-                Some("true") => 1,
-                Some(hops) => match hops.parse::<usize>() {
-                    Ok(n) if n <= MAX_TRUSTED_PROXIES => n,
-                    _ => {
-                        return Err(invalid(
-                            "WARRANT_TRUST_PROXY",
-                            format!("must be true, false or a number of proxies up to {MAX_TRUSTED_PROXIES}, not {hops:?}"),
-                        ))
-                    }
-                },
+            trusted_proxies: match env.get("WARRANT_TRUST_PROXY")? {
+                None => TrustedProxies::None,
+                Some(raw) => TrustedProxies::parse(&raw, MAX_TRUSTED_PROXIES)
+                    .map_err(|why| invalid("WARRANT_TRUST_PROXY", why))?,
             },
             issuer: parse_issuer(env.get("WARRANT_ISSUER")?.unwrap_or_else(|| "warrant".into()))?,
             audience: env.get("WARRANT_AUDIENCE")?.unwrap_or_else(|| "warrant".into()),
@@ -251,10 +243,23 @@ impl Config {
     }
 }
 
+/// The longest `WARRANT_ISSUER`: it is shown in authenticator apps, and
+/// must fit a QR code with the rest of an `otpauth://` URI.
+const MAX_ISSUER_CHARS: usize = 255;
+
 /// `WARRANT_ISSUER` is any string, but one that looks like a URL must be a
 /// usable one: discovery documents are served under it, and clients fetch
 /// them from `ISSUER/.well-known/openid-configuration`.
 fn parse_issuer(issuer: String) -> Result<String, ConfigError> {
+    if issuer.trim() != issuer || issuer.is_empty() || issuer.chars().any(char::is_control) {
+        return Err(invalid(
+            "WARRANT_ISSUER",
+            format!("{issuer:?} must be non-empty, with no surrounding whitespace or control characters"),
+        ));
+    }
+    if issuer.chars().count() > MAX_ISSUER_CHARS {
+        return Err(invalid("WARRANT_ISSUER", format!("must be at most {MAX_ISSUER_CHARS} characters")));
+    }
     if !issuer.contains("://") {
         return Ok(issuer);
     }

@@ -34,6 +34,9 @@ enum Command {
     EndSessions { username: String },
     /// Turn a user's two-factor login (TOTP) off, for a lost device.
     ResetMfa { username: String },
+    /// Lift a user's budgets against guessing (429 on login after many wrong
+    /// passwords or second-factor codes) now, not at the end of the window.
+    Unthrottle { username: String },
     /// Add a new signing key: published at once, signing 610 s later (one JWKS
     /// cache lifetime and a key reload).
     RotateKey,
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Command::SetPassword { username } => cli::set_password(&config, &username),
         Command::EndSessions { username } => cli::end_sessions(&config, &username),
         Command::ResetMfa { username } => cli::reset_mfa(&config, &username),
+        Command::Unthrottle { username } => cli::unthrottle(&config, &username),
         Command::RotateKey => cli::rotate_key(&config),
         Command::Healthcheck => cli::healthcheck(&config),
     };

@@ -18,6 +18,8 @@ pub struct Metrics {
     pub refreshes: IntCounterVec,
     pub sessions_revoked: IntCounter,
     pub rate_limited: IntCounter,
+    /// Guesses refused because the account's budget was spent, by kind.
+    pub account_throttled: IntCounterVec,
     pub hashes_in_flight: IntGauge,
 }
 
@@ -47,6 +49,13 @@ impl Metrics {
                 "warrant_rate_limited_total",
                 "Requests refused by the rate limit",
             )?,
+            account_throttled: IntCounterVec::new(
+                Opts::new(
+                    "warrant_account_throttled_total",
+                    "Guesses refused because the account's budget of wrong ones was spent, by kind",
+                ),
+                &["kind"],
+            )?,
             hashes_in_flight: IntGauge::new(
                 "warrant_password_hashes_in_flight",
                 "Argon2 hashes or verifies running or queued",
@@ -57,6 +66,10 @@ impl Metrics {
         registry.register(Box::new(metrics.sessions_revoked.clone()))?;
         registry.register(Box::new(metrics.rate_limited.clone()))?;
         registry.register(Box::new(metrics.hashes_in_flight.clone()))?;
+        registry.register(Box::new(metrics.account_throttled.clone()))?;
+        for kind in crate::domain::GuessKind::ALL {
+            metrics.account_throttled.with_label_values(&[kind.as_str()]);
+        }
         for result in ["ok", "failed", "mfa_required"] {
             metrics.logins.with_label_values(&[result]);
         }

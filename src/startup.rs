@@ -131,8 +131,11 @@ impl Application {
         let readiness = web::Data::new(ready.clone());
         let sessions = web::Data::new(sessions);
         let metrics = web::Data::new(metrics);
-        let limiter =
-            web::Data::new(Limiter::new(config.rate_limit_per_min, config.trusted_proxies, db.clone()));
+        let limiter = web::Data::new(Limiter::new(
+            config.rate_limit_per_min,
+            config.trusted_proxies.clone(),
+            db.clone(),
+        ));
 
         let bind = config.bind.clone();
         let bind_error = move |source| StartupError::Bind { addr: bind.clone(), source };
@@ -294,6 +297,7 @@ async fn maintain(
             if tick % DB_PRUNE_EVERY == 0 {
                 let pruned = db.write(|conn| {
                     db::sessions::prune(conn, KEEP_FINISHED_SESSIONS)?;
+                    db::guesses::prune(conn, db::now())?;
                     db::rate_limits::prune(conn, chrono::Utc::now().timestamp_micros())
                 });
                 if let Err(e) = pruned.await {

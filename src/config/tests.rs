@@ -70,14 +70,25 @@ fn hs256_needs_a_long_secret() {
 }
 
 #[test]
-fn trusted_proxies_are_counted() {
-    for (value, hops) in [("false", 0), ("true", 1), ("2", 2), ("0", 0)] {
+fn trusted_proxies_are_counted_or_listed() {
+    use crate::domain::TrustedProxies::{Hops, Networks, None};
+    for (value, hops) in [("false", None), ("true", Hops(1)), ("2", Hops(2)), ("0", None)] {
         assert_eq!(config(&[("WARRANT_TRUST_PROXY", value)]).unwrap().trusted_proxies, hops, "{value}");
     }
-    assert_eq!(config(&[]).unwrap().trusted_proxies, 0);
-    for bad in ["yes", "11", "-1"] {
+    assert_eq!(config(&[]).unwrap().trusted_proxies, None);
+    let listed = config(&[("WARRANT_TRUST_PROXY", "10.0.0.0/8,192.0.2.7")]).unwrap().trusted_proxies;
+    assert!(matches!(listed, Networks(nets) if nets.len() == 2));
+    for bad in ["yes", "11", "-1", "10.0.0.0/33"] {
         assert_eq!(config(&[("WARRANT_TRUST_PROXY", bad)]).unwrap_err().var, "WARRANT_TRUST_PROXY");
     }
+}
+
+#[test]
+fn an_issuer_with_surrounding_space_control_characters_or_over_255_characters_stops_startup() {
+    for bad in [" https://id.example.com", "https://id.example.com ", "war\nrant", "", &"i".repeat(256)] {
+        assert_eq!(config(&[("WARRANT_ISSUER", bad)]).unwrap_err().var, "WARRANT_ISSUER", "{bad:?}");
+    }
+    assert_eq!(config(&[("WARRANT_ISSUER", &"i".repeat(255))]).unwrap().issuer.len(), 255);
 }
 
 #[test]

@@ -3,12 +3,13 @@
 //! them. Each runs inside the caller's transaction (`Db::write`).
 use chrono::NaiveDateTime;
 
-use super::mfa;
 use super::sessions::{self, SessionSet};
 use super::users::{self, NoLongerAdmin, RowLock};
+use super::{guesses, mfa};
 use super::{now, DbConn, DbError};
 use crate::domain::{
-    Actor, Amr, ClientDetails, RefreshHash, Role, SessionId, SessionPolicy, User, UserId, Username,
+    Actor, Amr, ClientDetails, GuessSubject, RefreshHash, Role, SessionId, SessionPolicy, User, UserId,
+    Username,
 };
 
 /// A session just started.
@@ -39,6 +40,8 @@ pub struct NewSession<'a> {
     pub client: &'a ClientDetails,
     /// How the user logged in; a password alone may not suffice.
     pub amr: Amr,
+    /// The guess charged for this login's password, refunded: it was right.
+    pub guessed: Option<&'a GuessSubject>,
 }
 
 /// Where a login that needs its second factor waits for it (a login only:
@@ -85,6 +88,9 @@ pub fn start_session(
     if let Some(renewed) = new.password.renewed {
         users::set_password_hash(conn, user, renewed)?;
     }
+    if let Some(guessed) = new.guessed {
+        guesses::refund(conn, guessed)?;
+    }
     if new.amr == Amr::Password && mfa::factor(conn, user, true)?.is_some() {
         let Some(hold) = hold else { return Ok(Start::Gone) };
         let checked = new.password.renewed.unwrap_or(new.password.hash);
@@ -97,6 +103,9 @@ pub fn start_session(
     } else {
         sessions::end(conn, SessionSet::Listed(&beyond_cap), policy)?
     };
+    if let Some(network) = &new.client.network {
+        guesses::record_network(conn, user, network, super::now())?;
+    }
     sessions::insert(conn, new.id, user, new.first_token, new.client, new.amr, policy)?;
     Ok(Start::Started(Started { user: account, evicted }))
 }
@@ -345,6 +354,6 @@ mod tests;
 
 pub use mfa_changes::{
     attempt_login, complete_login, confirm_enrolment, renew_recovery_codes, reset_mfa, reset_mfa_by_name,
-    turn_off_mfa, MfaChange, SecondFactor,
+    turn_off_mfa, Attempt, MfaChange, SecondFactor,
 };
 pub use own::{change_password, delete_self, PasswordChange};

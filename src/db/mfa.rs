@@ -52,6 +52,10 @@ pub fn status(conn: &mut DbConn, user: UserId) -> Result<Status, DbError> {
 /// Stores a new enrolment in place of any earlier unconfirmed one; `false`
 /// (nothing stored) when TOTP is already on.
 pub fn enrol(conn: &mut DbConn, user: UserId, sealed_secret: &str) -> Result<bool, DbError> {
+    // Two enrolments at once each deleted the other's nothing, then both
+    // inserted: one failed on the primary key. Queued on the account's row,
+    // the later one replaces the earlier.
+    super::users::lock(conn, user, super::users::RowLock::Update)?;
     diesel::delete(
         totp_factors::table
             .filter(totp_factors::user_id.eq(user.0))
@@ -216,6 +220,15 @@ pub fn challenge(
             .optional()?,
     };
     Ok(found.map(|(user, password_tag)| Waiting { user: UserId(user), password_tag }))
+}
+
+/// Takes back an attempt counted at a waiting login whose code was not
+/// checked (the account's budget refused it).
+pub fn uncount_attempt(conn: &mut DbConn, token_hash: &str) -> Result<(), DbError> {
+    diesel::update(mfa_challenges::table.filter(mfa_challenges::token_hash.eq(token_hash)))
+        .set(mfa_challenges::attempts.eq(mfa_challenges::attempts - 1))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Ends a waiting login (its second factor was given).

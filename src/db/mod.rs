@@ -8,6 +8,7 @@
 pub mod accounts;
 mod conn;
 mod error;
+pub mod guesses;
 pub mod keys;
 pub mod mfa;
 mod migrate;
@@ -31,7 +32,7 @@ pub use conn::{establish_pg, DbConn};
 pub use error::{ConnectError, DbError};
 pub use pool::Db;
 pub use sql::ping;
-pub(crate) use sql::{load, now, pg_only};
+pub(crate) use sql::{execute, load, now, pg_only};
 pub use url::{Backend, DatabaseUrl, Pooler};
 
 /// A migrated SQLite database in a fresh temporary directory, for unit tests.

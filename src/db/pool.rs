@@ -24,6 +24,9 @@ const POOL_WAIT: Duration = Duration::from_secs(2);
 /// The bound of the reserved connections that revocation syncs and
 /// readiness checks use: they must answer within the revocation promise.
 const URGENT_BOUND: Duration = Duration::from_secs(1);
+/// A write that waited less than this before it began keeps the whole
+/// bound: not worth a longer `BEGIN`.
+const BOUND_SLACK: Duration = Duration::from_millis(50);
 
 type Pooled = r2d2::PooledConnection<Manager>;
 
@@ -157,8 +160,23 @@ impl Db {
         };
         let mut pooled = self.checkout(&self.pool, deadline)?;
         retrying(deadline, &self.faults.retried, || {
-            self.run_on(&mut pooled, |conn| transaction(conn, &self.pg_begin, &mut f))
+            let begin = self.pg_begin_until(deadline);
+            self.run_on(&mut pooled, |conn| transaction(conn, &begin, &mut f))
         })
+    }
+
+    /// How a PostgreSQL write that must be over by `deadline` begins: a
+    /// write that waited for its turn or a connection has less than the
+    /// whole bound left for its locks and statements, and is told so
+    /// (`SET LOCAL`, in the same round trip), so the request as a whole is
+    /// answered within the bound, not twice it.
+    fn pg_begin_until(&self, deadline: Instant) -> std::borrow::Cow<'_, str> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if self.backend != Backend::Postgres || left + BOUND_SLACK >= self.bound {
+            return self.pg_begin.as_ref().into();
+        }
+        let ms = left.as_millis().max(1);
+        format!("{}; SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms}", self.pg_begin).into()
     }
 
     /// Runs a read (no writes in `f`) on the current thread. It is safe to
@@ -256,7 +274,10 @@ impl Db {
         // is answered within the bound.
         let deadline = Instant::now() + self.bound;
         let _turn = match &self.turns {
-            Some(turns) => Some(self.faults.count(turns.take(account.0, self.bound).await)?),
+            Some(turns) => Some(
+                self.faults
+                    .count(turns.take(account.0, deadline.saturating_duration_since(Instant::now())).await)?,
+            ),
             None => None,
         };
         self.write_until_async(deadline, f).await

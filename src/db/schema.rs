@@ -102,6 +102,24 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    guess_budgets (kind, subject) {
+        kind -> Text,
+        subject -> Text,
+        window_start -> Timestamp,
+        window_secs -> Integer,
+        failures -> Integer,
+    }
+}
+
+diesel::table! {
+    login_networks (user_id, network) {
+        user_id -> BigInt,
+        network -> Text,
+        last_login_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(posts -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
@@ -116,7 +134,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     service_secrets,
     totp_factors,
     recovery_codes,
-    mfa_challenges
+    mfa_challenges,
+    guess_budgets,
+    login_networks
 );
 
 diesel::define_sql_function! {

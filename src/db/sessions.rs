@@ -214,15 +214,31 @@ pub fn owner_of_token(
     Ok(owner.map(|(session, user)| (SessionId(session), UserId(user))))
 }
 
-/// Whether `id` is a session this deployment issued: `None` if not,
-/// `Some(true)` if it has ended.
-pub fn has_ended(conn: &mut DbConn, id: &SessionId) -> Result<Option<bool>, DbError> {
+/// Whether `id` is a session this deployment issued to `user`: `None` if
+/// not, `Some(true)` if it has ended.
+pub fn has_ended(conn: &mut DbConn, id: &SessionId, user: UserId) -> Result<Option<bool>, DbError> {
     let ended_at: Option<Option<NaiveDateTime>> = sessions::table
         .filter(sessions::id.eq(id.as_str()))
+        .filter(sessions::user_id.eq(user.0))
         .select(sessions::ended_at)
         .first(conn)
         .optional()?;
     Ok(ended_at.map(|ended_at| ended_at.is_some()))
+}
+
+/// Whether `id` is one of the sessions [`list_live`] shows `user`.
+pub fn is_listed(conn: &mut DbConn, user: UserId, id: &SessionId) -> Result<bool, DbError> {
+    let now = now();
+    let found: Option<String> = sessions::table
+        .filter(sessions::id.eq(id.as_str()))
+        .filter(sessions::user_id.eq(user.0))
+        .filter(sessions::ended_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .filter(sessions::idle_expires_at.gt(now))
+        .select(sessions::id)
+        .first(conn)
+        .optional()?;
+    Ok(found.is_some())
 }
 
 /// The user's live sessions, newest first.

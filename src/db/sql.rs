@@ -1,7 +1,7 @@
 //! Small SQL helpers shared by the table modules.
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
-use diesel::query_dsl::methods::LoadQuery;
+use diesel::query_dsl::methods::{ExecuteDsl, LoadQuery};
 use diesel::sqlite::SqliteConnection;
 use diesel::RunQueryDsl;
 
@@ -26,6 +26,19 @@ where
     Ok(match conn {
         DbConn::Pg(pg) => RunQueryDsl::<PgConnection>::load(query, pg)?,
         DbConn::Sqlite(sqlite) => RunQueryDsl::<SqliteConnection>::load(query, sqlite)?,
+    })
+}
+
+/// Executes a statement on the concrete connection: for what the
+/// multi-backend wrapper cannot render (an upsert's `ON CONFLICT`).
+pub(crate) fn execute<Q>(conn: &mut DbConn, query: Q) -> Result<usize, DbError>
+where
+    Q: RunQueryDsl<PgConnection> + RunQueryDsl<SqliteConnection>,
+    Q: ExecuteDsl<PgConnection> + ExecuteDsl<SqliteConnection>,
+{
+    Ok(match conn {
+        DbConn::Pg(pg) => ExecuteDsl::<PgConnection>::execute(query, pg)?,
+        DbConn::Sqlite(sqlite) => ExecuteDsl::<SqliteConnection>::execute(query, sqlite)?,
     })
 }
 

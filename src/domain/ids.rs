@@ -37,6 +37,18 @@ impl fmt::Display for SessionId {
 }
 
 impl SessionId {
+    /// Longest id accepted from a client (ours are 22 characters).
+    const MAX_CHARS: usize = 64;
+
+    /// A session id sent by a client, if it can be one: 1–64 characters of
+    /// base64url. Anything else names no session, and costs no query.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let fits = !raw.is_empty()
+            && raw.len() <= Self::MAX_CHARS
+            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        fits.then(|| Self(raw.to_owned()))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -45,5 +57,18 @@ impl SessionId {
 impl RefreshHash {
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_ids_from_clients_are_base64url_and_short() {
+        assert!(SessionId::parse("AbC-_09xyzAbC-_09xyzAb").is_some());
+        for bad in ["", "a b", "%00", "\0", "a/b", "ä", &"a".repeat(65)] {
+            assert!(SessionId::parse(bad).is_none(), "{bad:?}");
+        }
     }
 }

@@ -5,6 +5,7 @@ mod amr;
 mod client_ip;
 mod cursor;
 mod entities;
+mod guessing;
 mod ids;
 mod mfa_policy;
 mod password;
@@ -15,9 +16,12 @@ mod session_policy;
 mod username;
 
 pub use amr::Amr;
-pub use client_ip::{user_agent_label, ClientDetails, ClientIp};
+pub use client_ip::{user_agent_label, ClientDetails, ClientIp, TrustedProxies};
 pub use cursor::Cursor;
 pub use entities::{Post, SessionInfo, User};
+pub use guessing::{
+    Charge, GuessBudget, GuessKind, GuessSubject, GUESS_WINDOW, KNOWN_NETWORK_FOR, MAX_GUESS_WINDOW,
+};
 pub use ids::{PostId, RefreshHash, SessionId, UserId};
 pub use mfa_policy::{ENROLMENT_TTL, MAX_MFA_ATTEMPTS, MFA_TOKEN_TTL};
 pub use password::Password;

@@ -1,7 +1,6 @@
 //! Who is calling, as far as the network can tell: the client's address,
 //! and the credential routes' rate limit asked with it before a body is read.
 use std::future::{ready, Future, Ready};
-use std::net::IpAddr;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
@@ -9,19 +8,21 @@ use actix_web::http::header::USER_AGENT;
 use actix_web::{web, FromRequest, HttpRequest};
 
 use super::ApiError;
-use crate::domain::{user_agent_label, ClientDetails, ClientIp};
+use crate::domain::{user_agent_label, ClientDetails, ClientIp, TrustedProxies};
 use crate::metrics::Metrics;
 use crate::service::Limiter;
 
 /// The client's address: the TCP peer, or — only when the operator declared
-/// N trusted proxies in front (`WARRANT_TRUST_PROXY=true` for one, or N) —
-/// the N-th `X-Forwarded-For` entry from the right: each trusted proxy
-/// appended one, and entries further left are client-set. An IPv4 client
+/// the proxies in front (`WARRANT_TRUST_PROXY`) — the address they recorded
+/// in `X-Forwarded-For` (see [`TrustedProxies::client`]). An IPv4 client
 /// seen through a dual-stack socket (`::ffff:a.b.c.d`) is its IPv4 address.
 pub fn client_ip(req: &HttpRequest) -> ClientIp {
-    let hops = req.app_data::<web::Data<Limiter>>().map_or(0, |l| l.trusted_proxies);
-    let forwarded = (hops > 0).then(|| forwarded_client(req, hops)).flatten();
-    ClientIp(forwarded.or_else(|| req.peer_addr().map(|a| a.ip())).map(|ip| ip.to_canonical()))
+    let Some(peer) = req.peer_addr().map(|a| a.ip()) else { return ClientIp(None) };
+    let proxies = req.app_data::<web::Data<Limiter>>().map(|l| &l.trusted_proxies);
+    let Some(proxies) = proxies.filter(|p| **p != TrustedProxies::None) else {
+        return ClientIp(Some(peer.to_canonical()));
+    };
+    ClientIp(Some(proxies.client(peer, &forwarded_entries(req))))
 }
 
 /// What a new session records of its client: a label of its user agent,
@@ -31,15 +32,16 @@ pub fn client_details(req: &HttpRequest, ip: ClientIp) -> ClientDetails {
     ClientDetails { user_agent, network: ip.network() }
 }
 
-/// The `hops`-th `X-Forwarded-For` entry from the right, across every line
-/// of the header (a proxy may add a line of its own instead of extending the
-/// client's); the leftmost when there are fewer entries than proxies.
-fn forwarded_client(req: &HttpRequest, hops: usize) -> Option<IpAddr> {
+/// Every `X-Forwarded-For` entry, left to right, across every line of the
+/// header (a proxy may add a line of its own instead of extending the
+/// client's); none when a line is not text.
+fn forwarded_entries(req: &HttpRequest) -> Vec<&str> {
     let mut entries = Vec::new();
     for line in req.headers().get_all("x-forwarded-for") {
-        entries.extend(line.to_str().ok()?.split(',').map(str::trim));
+        let Ok(line) = line.to_str() else { return Vec::new() };
+        entries.extend(line.split(',').map(str::trim));
     }
-    entries.get(entries.len().saturating_sub(hops))?.parse().ok()
+    entries
 }
 
 impl FromRequest for ClientIp {

@@ -50,6 +50,9 @@ pub enum ApiError {
     UsernameTaken,
     #[error("too many requests from this address; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// The account's budget of wrong guesses is spent (for this network).
+    #[error("too many wrong attempts for this account; retry in {retry_after_secs} s")]
+    AccountThrottled { retry_after_secs: u64 },
     #[error("unknown, expired or revoked refresh token")]
     InvalidRefreshToken,
     /// The password was right; the login waits for a second factor.
@@ -103,7 +106,9 @@ impl ApiError {
             }
             Self::Validation(_) => (S::UNPROCESSABLE_ENTITY, "validation_failed", "Validation failed"),
             Self::UsernameTaken => (S::UNPROCESSABLE_ENTITY, "username_taken", "Username taken"),
-            Self::RateLimited { .. } => (S::TOO_MANY_REQUESTS, "rate_limited", "Too many requests"),
+            Self::RateLimited { .. } | Self::AccountThrottled { .. } => {
+                (S::TOO_MANY_REQUESTS, "rate_limited", "Too many requests")
+            }
             Self::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
             Self::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal_error", "Internal server error"),
         }
@@ -196,7 +201,7 @@ impl ResponseError for ApiError {
             Self::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, "1"));
             }
-            Self::RateLimited { retry_after_secs } => {
+            Self::RateLimited { retry_after_secs } | Self::AccountThrottled { retry_after_secs } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
             _ => {}
@@ -259,6 +264,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::Forbidden(detail) => Self::Forbidden(detail),
             ServiceError::LastAdmin => Self::LastAdmin,
             ServiceError::RateLimited { retry_after_secs } => Self::RateLimited { retry_after_secs },
+            ServiceError::AccountThrottled { retry_after_secs } => {
+                Self::AccountThrottled { retry_after_secs }
+            }
             ServiceError::NotSynced => Self::Unavailable(NOT_SYNCED),
             ServiceError::ShuttingDown => Self::Unavailable("this instance is shutting down"),
             ServiceError::MfaRequired(mfa_token) => Self::MfaRequired { mfa_token },

@@ -126,7 +126,7 @@ fn authenticated(req: &HttpRequest) -> Checked<AuthUser> {
             return Ok(user);
         }
         let sessions = sessions.ok_or_else(|| ApiError::Internal("Sessions not configured".into()))?;
-        sessions.check_issued(&user.0.session_id).await?;
+        sessions.check_issued(&user.0.session_id, user.0.user_id).await?;
         Ok(user)
     })
 }

@@ -11,12 +11,13 @@ use crate::db::accounts::{CheckedPassword, Hold, NewSession, Refresh, Rotation, 
 use crate::db::sessions::SessionSet;
 use crate::db::{self, DbError};
 use crate::domain::{
-    Amr, ClientDetails, ClientIp, Password, Role, SessionId, User, UserId, Username, MFA_TOKEN_TTL,
+    Amr, ClientDetails, ClientIp, GuessSubject, Password, Role, SessionId, User, UserId, Username,
+    MFA_TOKEN_TTL,
 };
 use crate::metrics::Metrics;
 use crate::telemetry::AUDIT;
 
-use super::{ServiceError, Sessions};
+use super::{Guesser, Guesses, ServiceError, Sessions};
 
 /// A session's token pair, as signup, login and refresh answer it.
 pub struct TokenPair {
@@ -36,6 +37,7 @@ pub struct Accounts {
     /// Names the service in authenticator apps.
     issuer: String,
     metrics: Metrics,
+    guesses: Guesses,
 }
 
 /// What the service is built from, besides its sessions.
@@ -56,7 +58,8 @@ pub use mfa::Enrolment;
 impl Accounts {
     pub fn new(sessions: Sessions, parts: AccountsParts) -> Self {
         let AccountsParts { tokens, hasher, successors, mfa_key, issuer, metrics } = parts;
-        Self { sessions, tokens, hasher, successors, mfa_key, issuer, metrics }
+        let guesses = Guesses::new(sessions.db().clone(), metrics.clone());
+        Self { sessions, tokens, hasher, successors, mfa_key, issuer, metrics, guesses }
     }
 
     /// A new account, always role `user`, and its first session.
@@ -78,7 +81,7 @@ impl Accounts {
                 DbError::UniqueViolation => ServiceError::UsernameTaken,
                 other => other.into(),
             })?;
-        let pair = self.start(user.id, hash, None, client).await?;
+        let pair = self.start(user.id, hash, None, client, None).await?;
         tracing::info!(target: AUDIT, event = "signup", user_id = user.id.0, session_id = %pair.session, ip = %ip);
         Ok(pair)
     }
@@ -86,7 +89,9 @@ impl Accounts {
     /// A new session — or, for an account with TOTP on, `MfaRequired` with
     /// the token to complete the login with at `log_in_with_code`. An
     /// unknown name, a name that breaks the rules and a wrong password all
-    /// cost one argon2 verify and get the same answer, TOTP or not.
+    /// cost one argon2 verify and get the same answer, TOTP or not. Each
+    /// guess spends the name's password budget (see `Guesses`); once it is
+    /// spent, only networks the account logs in from get a verify.
     pub async fn log_in(
         &self,
         username: &str,
@@ -101,10 +106,13 @@ impl Accounts {
             Err(_) => None,
         };
         let (user, hash) = found.map_or((None, None), |(user, hash)| (Some(user.id), Some(hash)));
+        let guessed = GuessSubject::password_of(username);
+        let guesser = Guesser { account: user, network: client.network.as_deref(), ip };
+        self.guesses.charge(&guessed, guesser).await?;
         let verdict = self.hasher.verify(password, hash.clone()).await?;
         match (user.zip(hash), verdict) {
             (Some((user, hash)), Verdict::Match { renewed }) => {
-                let started = self.start(user, hash, renewed, client).await;
+                let started = self.start(user, hash, renewed, client, Some(guessed)).await;
                 if let Err(ServiceError::MfaRequired(_)) = &started {
                     self.metrics.logins.with_label_values(&["mfa_required"]).inc();
                     tracing::info!(target: AUDIT, event = "login_mfa_required", user_id = user.0, ip = %ip);
@@ -130,12 +138,14 @@ impl Accounts {
     /// account as it is when the session starts. Sessions it ends to keep
     /// the user within the cap are revoked with it. An account with TOTP on
     /// gets no session: `MfaRequired`, with the token its login waits under.
+    /// The password's charge to `guessed` is refunded.
     async fn start(
         &self,
         user: UserId,
         hash: String,
         renewed: Option<String>,
         client: ClientDetails,
+        guessed: Option<GuessSubject>,
     ) -> Result<TokenPair, ServiceError> {
         let session = SessionId(random_token(16));
         let (refresh_token, refresh_hash) = new_refresh_token();
@@ -152,6 +162,7 @@ impl Accounts {
                     first_token: &refresh_hash,
                     client: &client,
                     amr: Amr::Password,
+                    guessed: guessed.as_ref(),
                 };
                 let hold = Hold { token_hash: &mfa_hash, expires_at: db::now() + MFA_TOKEN_TTL };
                 Ok(db::accounts::start_session(conn, new, Some(hold), policy)?.and_ended())
@@ -159,7 +170,7 @@ impl Accounts {
             .await?;
         match started {
             Start::Started(started) => {
-                self.sessions.started(&session);
+                self.sessions.started(&session, started.user.id);
                 self.pair(started.user, session, refresh_token, Amr::Password)
             }
             Start::SecondFactorDue => Err(ServiceError::MfaRequired(mfa_token)),

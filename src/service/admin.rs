@@ -2,7 +2,7 @@
 //! from the command line, make the first admin.
 use crate::db::accounts::AdminChange;
 use crate::db::{self, DbError};
-use crate::domain::{Actor, Role, User, UserId, Username};
+use crate::domain::{Actor, GuessSubject, Role, User, UserId, Username};
 use crate::telemetry::AUDIT;
 
 use super::{ServiceError, Sessions};
@@ -107,5 +107,21 @@ impl Admin {
             tracing::info!(target: AUDIT, event = "mfa_reset", user_id = user.id.0, by = "command line", was_on);
         }
         Ok(reset)
+    }
+
+    /// Lifts the guessing budgets of `username` (its password budget, and
+    /// its account's second-factor budget), from the command line: the
+    /// account, if there is one, and how many budgets were spent.
+    pub fn unthrottle(&self, username: &Username) -> Result<(Option<User>, usize), ServiceError> {
+        let key = username.key();
+        let (user, spent) = self.sessions.db().write_blocking(|conn| {
+            let user = db::users::find_credentials(conn, &key)?.map(|(user, _)| user);
+            let mut subjects = vec![GuessSubject::password_of(&key)];
+            subjects.extend(user.as_ref().map(|user| GuessSubject::second_factor_of(user.id)));
+            Ok((user, db::guesses::clear(conn, &subjects, db::now())?))
+        })?;
+        tracing::info!(target: AUDIT, event = "account_unthrottled", user_id = user.as_ref().map(|u| u.id.0),
+            by = "command line", spent);
+        Ok((user, spent))
     }
 }

@@ -26,6 +26,9 @@ pub enum ServiceError {
     LastAdmin,
     #[error("too many requests from this address; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// The account's budget of wrong guesses (passwords or codes) is spent.
+    #[error("too many wrong attempts for this account; retry in {retry_after_secs} s")]
+    AccountThrottled { retry_after_secs: u64 },
     /// SIGTERM came: the instance drains before it stops.
     #[error("this instance is shutting down")]
     ShuttingDown,

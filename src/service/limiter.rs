@@ -12,6 +12,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use super::ServiceError;
 use crate::db::rate_limits::{self, Quota as SharedQuota};
 use crate::db::Db;
+use crate::domain::TrustedProxies;
 
 /// Requests per minute per client, with a burst of the same size, counted
 /// once for every instance on the database. A client is an IPv4 address or
@@ -20,7 +21,7 @@ use crate::db::Db;
 pub struct Limiter {
     limits: Option<Limits>,
     /// Reverse proxies in front whose `X-Forwarded-For` entries are trusted.
-    pub trusted_proxies: usize,
+    pub trusted_proxies: TrustedProxies,
     db: Db,
 }
 
@@ -36,7 +37,7 @@ struct Limits {
 
 impl Limiter {
     /// `per_minute == 0` disables limiting.
-    pub fn new(per_minute: u32, trusted_proxies: usize, db: Db) -> Self {
+    pub fn new(per_minute: u32, trusted_proxies: TrustedProxies, db: Db) -> Self {
         let limits = NonZeroU32::new(per_minute).map(|n| Limits {
             local: RateLimiter::keyed(Quota::per_minute(n)),
             shared: SharedQuota::per_minute(n),

@@ -4,6 +4,7 @@
 mod accounts;
 mod admin;
 mod error;
+mod guesses;
 mod limiter;
 mod posts;
 mod readiness;
@@ -12,6 +13,7 @@ mod sessions;
 pub use accounts::{Accounts, AccountsParts, Enrolment, TokenPair};
 pub use admin::Admin;
 pub use error::ServiceError;
+pub use guesses::{Guesser, Guesses};
 pub use limiter::Limiter;
 pub use posts::Posts;
 pub use readiness::Readiness;

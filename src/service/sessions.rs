@@ -25,24 +25,26 @@ impl Sessions {
         Self { db, revocations, live: Arc::default(), policy }
     }
 
-    /// A session just started here: its tokens are honoured without a lookup.
-    pub fn started(&self, session: &SessionId) {
-        self.live.remember(session.as_str());
+    /// A session of `user` just started here: its tokens are honoured
+    /// without a lookup.
+    pub fn started(&self, session: &SessionId, user: UserId) {
+        self.live.remember(session, user);
     }
 
-    /// Whether this deployment issued `session` (known here, or found in the
-    /// database once, then known): `UnknownSession` if it never did,
-    /// `SessionEnded` if it ended (before this instance's next sync says so).
-    pub async fn check_issued(&self, session: &SessionId) -> Result<(), ServiceError> {
-        if self.live.knows(session.as_str()) {
+    /// Whether this deployment issued `session` to `user` (known here, or
+    /// found in the database once, then known): `UnknownSession` if it never
+    /// did, `SessionEnded` if it ended (before this instance's next sync
+    /// says so).
+    pub async fn check_issued(&self, session: &SessionId, user: UserId) -> Result<(), ServiceError> {
+        if self.live.knows(session, user) {
             return Ok(());
         }
         let id = session.clone();
-        match self.db.read(move |conn| db::sessions::has_ended(conn, &id)).await? {
+        match self.db.read(move |conn| db::sessions::has_ended(conn, &id, user)).await? {
             None => Err(ServiceError::UnknownSession),
             Some(true) => Err(ServiceError::SessionEnded),
             Some(false) => {
-                self.live.remember(session.as_str());
+                self.live.remember(session, user);
                 Ok(())
             }
         }
@@ -130,15 +132,19 @@ impl Sessions {
         ip: ClientIp,
     ) -> Result<(), ServiceError> {
         let which = id.clone();
-        let ended = self
+        let (listed, ended) = self
             .ending(Some(user), move |conn, policy| {
+                // One the list shows: a session idle past its refresh
+                // lapses from the list, though its last access token may
+                // still be out (it is ended all the same).
+                let listed = others || db::sessions::is_listed(conn, user, &which)?;
                 let set =
                     if others { SessionSet::OthersOf(user, &which) } else { SessionSet::OneOf(user, &which) };
                 let ended = db::sessions::end(conn, set, policy)?;
-                Ok((ended.len(), ended))
+                Ok(((listed, ended.len()), ended))
             })
             .await?;
-        if ended == 0 && !others {
+        if !listed || (ended == 0 && !others) {
             return Err(ServiceError::NotFound("no such session"));
         }
         tracing::info!(target: AUDIT, event = "sessions_ended", user_id = user.0, session_id = %id, others, ended, ip = %ip);

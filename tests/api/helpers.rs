@@ -297,6 +297,38 @@ impl TestApp {
         Self::finish(req).await
     }
 
+    /// [`TestApp::call`] from `source`, a loopback address of its own
+    /// (every 127.x.y.z works as a source here): 127.0.N.1 is network N to
+    /// the service's per-network rules.
+    pub async fn call_from(
+        &self,
+        source: &str,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Res {
+        let client = reqwest::Client::builder()
+            .local_address(Some(source.parse().expect("a source address")))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client");
+        let mut req = client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        Self::finish(req).await
+    }
+
+    /// A login attempt from `source` (see [`TestApp::call_from`]).
+    pub async fn try_login_from(&self, source: &str, username: &str, password: &str) -> Res {
+        let body = json!({"username": username, "password": password});
+        self.call_from(source, Method::POST, "/login", None, Some(body)).await
+    }
+
     pub async fn finish(req: reqwest::RequestBuilder) -> Res {
         let res = req.send().await.expect("request sent");
         let status = res.status();

@@ -8,6 +8,7 @@ mod accounts;
 mod admin;
 mod errors;
 mod faults;
+mod guessing;
 mod health;
 mod keys;
 mod me;

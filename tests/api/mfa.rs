@@ -10,11 +10,11 @@ use totp_rs::TOTP;
 use crate::helpers::{backend_test, spawn_app, Res, Session, TestApp, PASSWORD};
 
 /// An authenticator app: the TOTP of an enrolment.
-struct Authenticator(TOTP);
+pub(crate) struct Authenticator(TOTP);
 
 impl Authenticator {
     /// The code of the step `offset` steps from now.
-    fn code(&self, offset: i64) -> String {
+    pub(crate) fn code(&self, offset: i64) -> String {
         let now = chrono::Utc::now().timestamp();
         self.0.generate((now + offset * 30) as u64)
     }
@@ -59,7 +59,11 @@ fn scan(svg: &str) -> String {
 
 /// Turns TOTP on for `session`'s account: its authenticator and recovery
 /// codes. The code confirmed with is of the previous step (clock drift).
-async fn turn_on(app: &TestApp, session: &Session, username: &str) -> (Authenticator, Vec<String>) {
+pub(crate) async fn turn_on(
+    app: &TestApp,
+    session: &Session,
+    username: &str,
+) -> (Authenticator, Vec<String>) {
     let res = app.post("/me/mfa/totp", &session.token, json!({"password": PASSWORD})).await;
     let enrolment = res.assert_status(200);
     let uri = enrolment["otpauth_uri"].as_str().unwrap();
@@ -74,14 +78,14 @@ async fn turn_on(app: &TestApp, session: &Session, username: &str) -> (Authentic
 }
 
 /// Logs in with the password: the `mfa_token` of the `mfa_required` answer.
-async fn mfa_token(app: &TestApp, username: &str) -> String {
+pub(crate) async fn mfa_token(app: &TestApp, username: &str) -> String {
     let res = app.try_login(username, PASSWORD).await;
     res.assert_problem(401, "mfa_required");
     assert!(res.body.get("access_token").is_none() && res.body.get("refresh_token").is_none());
     res.body["mfa_token"].as_str().expect("an mfa_token").to_string()
 }
 
-async fn second_step(app: &TestApp, mfa_token: &str, code: &str) -> Res {
+pub(crate) async fn second_step(app: &TestApp, mfa_token: &str, code: &str) -> Res {
     app.call(Method::POST, "/login/mfa", None, Some(json!({"mfa_token": mfa_token, "code": code}))).await
 }
 
@@ -182,17 +186,23 @@ backend_test! {
         second_step(&app, &token, &codes[4]).await.assert_status(200);
     }
 
-    async fn new_recovery_codes_replace_the_old_ones(backend: Backend) {
+    async fn new_recovery_codes_take_the_password_and_a_current_code_and_replace_the_old_ones(backend: Backend) {
         let app = spawn_app(backend).await;
         let alice = app.signup("alice").await;
+        let renew = |password: &str, code: &str| {
+            app.post("/me/mfa/recovery-codes", &alice.token, json!({"password": password, "code": code}))
+        };
+        renew(PASSWORD, "123456").await.assert_problem(404, "not_found");
+        let (phone, old) = turn_on(&app, &alice, "alice").await;
+        renew("wrong password", &phone.code(0)).await.assert_problem(401, "invalid_credentials");
         let res = app.post("/me/mfa/recovery-codes", &alice.token, json!({"password": PASSWORD})).await;
-        res.assert_problem(404, "not_found");
-        let (_, old) = turn_on(&app, &alice, "alice").await;
-        let res = app.post("/me/mfa/recovery-codes", &alice.token, json!({"password": "wrong password"})).await;
-        res.assert_problem(401, "invalid_credentials");
-        let res = app.post("/me/mfa/recovery-codes", &alice.token, json!({"password": PASSWORD})).await;
+        res.assert_problem(422, "validation_failed");
+        renew(PASSWORD, "12345").await.assert_problem(422, "invalid_code");
+        let res = renew(PASSWORD, &phone.code(0)).await;
         let new: Vec<String> = serde_json::from_value(res.assert_status(200)["recovery_codes"].clone()).unwrap();
         assert_eq!(new.len(), 10);
+        // The code was spent with the renewal.
+        renew(PASSWORD, &phone.code(0)).await.assert_problem(422, "invalid_code");
         let token = mfa_token(&app, "alice").await;
         second_step(&app, &token, &old[0]).await.assert_problem(401, "invalid_code");
         second_step(&app, &token, &new[0]).await.assert_status(200);

@@ -25,7 +25,7 @@ async fn an_ipv6_client_is_limited_by_its_64_prefix_and_a_mapped_ipv4_address_as
     // The client's key is chosen before it is counted: SQLite alone covers it.
     let app = spawn_app_with(Backend::Sqlite, |c| {
         c.rate_limit_per_min = 1;
-        c.trusted_proxies = 1;
+        c.trusted_proxies = warrant::domain::TrustedProxies::Hops(1);
     })
     .await;
     login_via_proxy(&app, "2001:db8:1:2::1").await.assert_problem(401, "invalid_credentials");
@@ -44,7 +44,7 @@ async fn behind_two_trusted_proxies_the_client_is_the_second_address_from_the_ri
     // address, the CDN the client's; anything further left is client-set.
     let app = spawn_app_with(Backend::Sqlite, |c| {
         c.rate_limit_per_min = 1;
-        c.trusted_proxies = 2;
+        c.trusted_proxies = warrant::domain::TrustedProxies::Hops(2);
     })
     .await;
     let app = &app;
@@ -63,7 +63,7 @@ async fn a_proxy_that_adds_its_own_forwarded_line_is_read_after_the_clients() {
     // the client's: the first line is the client's own, and proves nothing.
     let app = spawn_app_with(Backend::Sqlite, |c| {
         c.rate_limit_per_min = 1;
-        c.trusted_proxies = 1;
+        c.trusted_proxies = warrant::domain::TrustedProxies::Hops(1);
     })
     .await;
     for (spoofed, status) in [("10.0.0.1", 401), ("10.0.0.2", 429)] {
@@ -111,7 +111,7 @@ backend_test! {
     async fn behind_a_trusted_proxy_the_forwarded_address_is_the_client(backend: Backend) {
         let app = spawn_app_with(backend, |c| {
             c.rate_limit_per_min = 1;
-            c.trusted_proxies = 1;
+            c.trusted_proxies = warrant::domain::TrustedProxies::Hops(1);
         }).await;
         login_via_proxy(&app, "198.51.100.1").await.assert_problem(401, "invalid_credentials");
         login_via_proxy(&app, "198.51.100.1").await.assert_problem(429, "rate_limited");

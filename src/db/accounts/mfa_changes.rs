@@ -3,6 +3,7 @@
 //! recovery codes, and the resets for a user who lost their device. A code
 //! is checked against the secret by the caller (`service`, which holds the
 //! sealing key); here it is spent, so none is accepted twice.
+use super::super::guesses;
 use super::super::mfa::{self, ChallengeUse, Factor};
 use super::super::sessions::{self, SessionSet};
 use super::super::users::{self, RowLock};
@@ -10,7 +11,9 @@ use super::super::{DbConn, DbError};
 use super::{
     guard_last_admin, start_session, AdminChange, CheckedPassword, EndedSessions, NewSession, Start, Started,
 };
-use crate::domain::{Actor, Amr, ClientDetails, RefreshHash, SessionId, SessionPolicy, User, UserId};
+use crate::domain::{
+    Actor, Amr, Charge, ClientDetails, GuessSubject, RefreshHash, SessionId, SessionPolicy, User, UserId,
+};
 
 /// A second factor whose code was right for the stored secret.
 #[derive(Debug, Clone)]
@@ -34,20 +37,42 @@ pub enum MfaChange<T> {
     Off,
 }
 
-/// Spends `factor`: `false` when it was used already.
+/// Spends `factor`: `false` when it was used already. A code spent was
+/// right: its charge to the account's second-factor budget is refunded.
 fn spend(conn: &mut DbConn, user: UserId, factor: &SecondFactor) -> Result<bool, DbError> {
-    match factor {
-        SecondFactor::Totp { step } => mfa::advance_step(conn, user, *step),
-        SecondFactor::RecoveryCode { hash } => mfa::use_recovery_code(conn, user, hash),
+    let spent = match factor {
+        SecondFactor::Totp { step } => mfa::advance_step(conn, user, *step)?,
+        SecondFactor::RecoveryCode { hash } => mfa::use_recovery_code(conn, user, hash)?,
+    };
+    if spent {
+        guesses::refund(conn, &GuessSubject::second_factor_of(user))?;
     }
+    Ok(spent)
 }
 
-/// Counts one attempt at the waiting login `token_hash`: its user and TOTP
-/// factor to check the code against; `None` once the login is expired,
+/// A code about to be checked for a waiting login.
+#[derive(Debug)]
+pub struct Attempt {
+    pub user: UserId,
+    /// The TOTP factor to check the code against.
+    pub factor: Factor,
+    /// The guess charged to the account's second-factor budget; when it was
+    /// refused, the login's own attempt is not counted either.
+    pub charge: Charge,
+}
+
+/// Counts one attempt at the waiting login `token_hash`, and charges it to
+/// the account's second-factor budget; `None` once the login is expired,
 /// used, or out of attempts. Commits on its own, so a wrong code counts.
-pub fn attempt_login(conn: &mut DbConn, token_hash: &str) -> Result<Option<(UserId, Factor)>, DbError> {
+pub fn attempt_login(conn: &mut DbConn, token_hash: &str) -> Result<Option<Attempt>, DbError> {
     let Some(waiting) = mfa::challenge(conn, token_hash, ChallengeUse::Attempt)? else { return Ok(None) };
-    Ok(mfa::factor(conn, waiting.user, true)?.map(|factor| (waiting.user, factor)))
+    let Some(factor) = mfa::factor(conn, waiting.user, true)? else { return Ok(None) };
+    let budget = GuessSubject::second_factor_of(waiting.user);
+    let charge = guesses::charge(conn, &budget, super::super::now(), |_| Ok(false))?;
+    if let Charge::Throttled { .. } = charge {
+        mfa::uncount_attempt(conn, token_hash)?;
+    }
+    Ok(Some(Attempt { user: waiting.user, factor, charge }))
 }
 
 /// Ends the waiting login `token_hash` with its second factor: a session
@@ -74,7 +99,7 @@ pub fn complete_login(
     }
     mfa::end_challenge(conn, token_hash)?;
     let password = CheckedPassword { hash: &hash, renewed: None };
-    let new = NewSession { id, user, password, first_token, client, amr: Amr::PasswordAndOtp };
+    let new = NewSession { id, user, password, first_token, client, amr: Amr::PasswordAndOtp, guessed: None };
     Ok(match start_session(conn, new, None, policy)? {
         Start::Started(started) => MfaChange::Done(started),
         Start::SecondFactorDue | Start::Gone => MfaChange::Gone,
@@ -82,18 +107,25 @@ pub fn complete_login(
 }
 
 /// Turns the pending enrolment on with the code of `step`, with a first
-/// set of recovery codes. `Off` when there is no enrolment (any more).
+/// set of recovery codes, and ends every other session of the user (one
+/// stolen before would otherwise outlive the second factor). `Off` when
+/// there is no enrolment (any more). Returns the ended sessions.
 pub fn confirm_enrolment(
     conn: &mut DbConn,
     user: UserId,
+    keep: &SessionId,
     step: i64,
     recovery_hashes: &[String],
-) -> Result<MfaChange<()>, DbError> {
+    policy: SessionPolicy,
+) -> Result<MfaChange<Vec<SessionId>>, DbError> {
+    if users::lock(conn, user, RowLock::Update)?.is_none() {
+        return Ok(MfaChange::Gone);
+    }
     if !mfa::confirm(conn, user, step)? {
         return Ok(MfaChange::Off);
     }
     mfa::replace_recovery_codes(conn, user, recovery_hashes)?;
-    Ok(MfaChange::Done(()))
+    Ok(MfaChange::Done(sessions::end(conn, SessionSet::OthersOf(user, keep), policy)?))
 }
 
 /// Locks the account and checks that its password is still `checked_hash`
@@ -132,15 +164,19 @@ pub fn turn_off_mfa(
     Ok(MfaChange::Done(sessions::end(conn, SessionSet::OthersOf(user, keep), policy)?))
 }
 
-/// Replaces the user's recovery codes (password checked).
+/// Replaces the user's recovery codes (password and a code checked).
 pub fn renew_recovery_codes(
     conn: &mut DbConn,
     user: UserId,
     checked_hash: &str,
+    factor: &SecondFactor,
     hashes: &[String],
 ) -> Result<MfaChange<()>, DbError> {
     let guarded = guard_own(conn, user, checked_hash)?;
     if let MfaChange::Done(()) = guarded {
+        if !spend(conn, user, factor)? {
+            return Ok(MfaChange::CodeUsed);
+        }
         mfa::replace_recovery_codes(conn, user, hashes)?;
     }
     Ok(guarded)

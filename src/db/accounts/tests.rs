@@ -26,6 +26,7 @@ fn a_session_starts_only_if_the_checked_password_is_still_the_accounts() {
             first_token: &token,
             client: &client,
             amr: Amr::Password,
+            guessed: None,
         };
         matches!(db.write_blocking(|conn| start_session(conn, new, None, POLICY)).unwrap(), Start::Started(_))
     };

@@ -27,7 +27,7 @@ pub struct CodeRequest {
 }
 
 #[derive(Deserialize, ToSchema)]
-pub struct TurnOffRequest {
+pub struct PasswordAndCodeRequest {
     #[schema(value_type = String, required = true, example = "correct horse battery")]
     password: Option<String>,
     /// A current TOTP code, or one of the recovery codes.
@@ -113,6 +113,8 @@ pub async fn enrol_totp(
 ///
 /// With a code from the app, which proves it holds the secret. Answers ten
 /// one-time recovery codes, shown this once and stored only as hashes.
+/// Ends every other session of the caller: one stolen before would
+/// otherwise outlive the second factor.
 #[utoipa::path(post, path = "/me/mfa/totp/confirm", tag = "two-factor", request_body = CodeRequest,
     security(("bearer" = [])),
     responses((status = 200, description = "TOTP is on", body = RecoveryCodesResponse),
@@ -128,7 +130,8 @@ pub async fn confirm_totp(
     let mut v = Validator::default();
     let code = v.required("code", body.into_inner().code, Ok);
     let code = v.finish(code)?;
-    let recovery_codes = accounts.confirm_totp(user.id(), &code, ip).await?;
+    let AuthUser(claims) = user;
+    let recovery_codes = accounts.confirm_totp(claims.user_id, claims.session_id, &code, ip).await?;
     Ok(web::Json(RecoveryCodesResponse { recovery_codes }))
 }
 
@@ -148,8 +151,9 @@ pub async fn mfa_status(
 ///
 /// Needs the password and a current code (or a recovery code); ends every
 /// other session of the caller. A wrong password is 401, then a wrong code
-/// 422 `invalid_code`; 404 when TOTP is not on.
-#[utoipa::path(delete, path = "/me/mfa/totp", tag = "two-factor", request_body = TurnOffRequest,
+/// 422 `invalid_code` (wrong codes spend the account's second-factor
+/// budget: 429 once spent); 404 when TOTP is not on.
+#[utoipa::path(delete, path = "/me/mfa/totp", tag = "two-factor", request_body = PasswordAndCodeRequest,
     security(("bearer" = [])),
     responses((status = 204, description = "TOTP is off; the caller's other sessions ended"),
         (status = 400, response = Problem), (status = 401, response = Problem), (status = 404, response = Problem),
@@ -158,7 +162,7 @@ pub async fn mfa_status(
 pub async fn turn_off_totp(
     Throttled(ip): Throttled,
     user: AuthUser,
-    body: web::Json<TurnOffRequest>,
+    body: web::Json<PasswordAndCodeRequest>,
     accounts: web::Data<Accounts>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
@@ -173,8 +177,11 @@ pub async fn turn_off_totp(
 
 /// A new set of recovery codes
 ///
-/// The old set stops working. 404 when TOTP is not on.
-#[utoipa::path(post, path = "/me/mfa/recovery-codes", tag = "two-factor", request_body = PasswordRequest,
+/// Needs the password and a current TOTP code (or a recovery code): a
+/// wrong password is 401, then a wrong code 422 `invalid_code`, and wrong
+/// codes spend the account's second-factor budget (429 once spent). The
+/// old set stops working. 404 when TOTP is not on.
+#[utoipa::path(post, path = "/me/mfa/recovery-codes", tag = "two-factor", request_body = PasswordAndCodeRequest,
     security(("bearer" = [])),
     responses((status = 200, description = "The new codes, shown this once", body = RecoveryCodesResponse),
         (status = 400, response = Problem), (status = 401, response = Problem), (status = 404, response = Problem),
@@ -183,13 +190,15 @@ pub async fn turn_off_totp(
 pub async fn renew_recovery_codes(
     Throttled(ip): Throttled,
     user: AuthUser,
-    body: web::Json<PasswordRequest>,
+    body: web::Json<PasswordAndCodeRequest>,
     accounts: web::Data<Accounts>,
 ) -> Result<web::Json<RecoveryCodesResponse>, ApiError> {
+    let body = body.into_inner();
     let mut v = Validator::default();
-    let password = v.required("password", body.into_inner().password, Ok);
-    let password = v.finish(password)?;
-    let recovery_codes = accounts.renew_recovery_codes(user.id(), password, ip).await?;
+    let password = v.required("password", body.password, Ok);
+    let code = v.required("code", body.code, Ok);
+    let (password, code) = v.finish(password.zip(code))?;
+    let recovery_codes = accounts.renew_recovery_codes(user.id(), password, &code, ip).await?;
     Ok(web::Json(RecoveryCodesResponse { recovery_codes }))
 }
 

@@ -83,7 +83,8 @@ pub async fn end_session(
     ip: ClientIp,
     sessions: web::Data<Sessions>,
 ) -> Result<HttpResponse, ApiError> {
-    sessions.end_for(user.id(), SessionId(id.into_inner()), false, ip).await?;
+    let id = SessionId::parse(&id).ok_or(ApiError::NotFound("no such session"))?;
+    sessions.end_for(user.id(), id, false, ip).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -4,10 +4,10 @@ use crate::auth::mfa::TotpSecret;
 use crate::auth::mfa::{hash_mfa_token, hash_recovery_code, is_recovery_code, new_recovery_codes, qr_svg};
 use crate::auth::{new_refresh_token, random_token};
 use crate::db;
-use crate::db::accounts::{MfaChange, SecondFactor};
+use crate::db::accounts::{Attempt, MfaChange, SecondFactor};
 use crate::db::mfa::{Factor, Status};
-use crate::domain::{Amr, ClientDetails, ClientIp, SessionId, UserId};
-use crate::service::ServiceError;
+use crate::domain::{Amr, ClientDetails, ClientIp, GuessKind, GuessSubject, SessionId, UserId};
+use crate::service::{Guesser, ServiceError};
 use crate::telemetry::AUDIT;
 
 use super::{Accounts, TokenPair};
@@ -37,7 +37,7 @@ impl Accounts {
         password: String,
         ip: ClientIp,
     ) -> Result<Enrolment, ServiceError> {
-        self.check_password(user, password).await?;
+        self.check_password(user, password, ip).await?;
         let account = self.me(user).await?;
         let secret = TotpSecret::generate();
         let sealed = self.mfa_key.seal(user, &secret);
@@ -51,11 +51,13 @@ impl Accounts {
         Ok(Enrolment { secret: secret.base32(), qr_svg: qr_svg(&otpauth_uri), otpauth_uri })
     }
 
-    /// Turns the enrolment on with a first correct code; the recovery
-    /// codes, in the clear, this once.
+    /// Turns the enrolment on with a first correct code, and ends every
+    /// other session of the user; the recovery codes, in the clear, this
+    /// once.
     pub async fn confirm_totp(
         &self,
         user: UserId,
+        session: SessionId,
         code: &str,
         ip: ClientIp,
     ) -> Result<Vec<String>, ServiceError> {
@@ -75,16 +77,20 @@ impl Accounts {
         let step =
             self.mfa_key.open(user, &pending.sealed_secret)?.step_of(code, unix_now()).ok_or(WRONG_CODE)?;
         let (codes, hashes) = new_recovery_codes();
+        let keep = session.clone();
         let confirmed = self
             .sessions
-            .db()
-            .write_for(user, move |conn| db::accounts::confirm_enrolment(conn, user, step, &hashes))
+            .ending(Some(user), move |conn, policy| {
+                Ok(db::accounts::confirm_enrolment(conn, user, &keep, step, &hashes, policy)?.and_ended())
+            })
             .await?;
         match confirmed {
-            MfaChange::Done(()) => {
-                tracing::info!(target: AUDIT, event = "mfa_enabled", user_id = user.0, ip = %ip);
+            MfaChange::Done(ended) => {
+                tracing::info!(target: AUDIT, event = "mfa_enabled", user_id = user.0, session_id = %session,
+                    sessions_ended = ended.len(), ip = %ip);
                 Ok(codes)
             }
+            MfaChange::Gone => Err(ServiceError::SessionEnded),
             _ => Err(ServiceError::InvalidCode("the enrolment expired: start again with POST /me/mfa/totp")),
         }
     }
@@ -104,9 +110,8 @@ impl Accounts {
         code: &str,
         ip: ClientIp,
     ) -> Result<(), ServiceError> {
-        let checked = self.check_password(user, password).await?;
-        let factor = self.sessions.db().read(move |conn| db::mfa::factor(conn, user, true)).await?;
-        let proof = self.check_code(user, &factor.ok_or(NOT_ON)?, code)?;
+        let checked = self.check_password(user, password, ip).await?;
+        let proof = self.recheck_code(user, code, ip).await?;
         let keep = session.clone();
         let changed = self
             .sessions
@@ -125,19 +130,25 @@ impl Accounts {
         Ok(())
     }
 
-    /// A new set of recovery codes (password confirmed); the old set dies.
+    /// A new set of recovery codes (password and a current code
+    /// confirmed: a stolen session and the password are not enough); the
+    /// old set dies.
     pub async fn renew_recovery_codes(
         &self,
         user: UserId,
         password: String,
+        code: &str,
         ip: ClientIp,
     ) -> Result<Vec<String>, ServiceError> {
-        let checked = self.check_password(user, password).await?;
+        let checked = self.check_password(user, password, ip).await?;
+        let proof = self.recheck_code(user, code, ip).await?;
         let (codes, hashes) = new_recovery_codes();
         let renewed = self
             .sessions
             .db()
-            .write_for(user, move |conn| db::accounts::renew_recovery_codes(conn, user, &checked, &hashes))
+            .write_for(user, move |conn| {
+                db::accounts::renew_recovery_codes(conn, user, &checked, &proof, &hashes)
+            })
             .await?;
         match renewed {
             MfaChange::Done(()) => {
@@ -145,8 +156,26 @@ impl Accounts {
                 Ok(codes)
             }
             MfaChange::Off => Err(NOT_ON),
-            MfaChange::Gone | MfaChange::CodeUsed => Err(ServiceError::InvalidCredentials),
+            MfaChange::CodeUsed => Err(WRONG_CODE),
+            MfaChange::Gone => Err(ServiceError::InvalidCredentials),
         }
+    }
+
+    /// A code the signed-in owner gives again to confirm a change: charged
+    /// to the account's second-factor budget (429 once spent), then checked
+    /// against the factor; it is spent, and refunded, by the change.
+    async fn recheck_code(
+        &self,
+        user: UserId,
+        code: &str,
+        ip: ClientIp,
+    ) -> Result<SecondFactor, ServiceError> {
+        let factor =
+            self.sessions.db().read(move |conn| db::mfa::factor(conn, user, true)).await?.ok_or(NOT_ON)?;
+        let network = ip.network();
+        let by = Guesser { account: Some(user), network: network.as_deref(), ip };
+        self.guesses.charge(&GuessSubject::second_factor_of(user), by).await?;
+        self.check_code(user, &factor, code)
     }
 
     /// The login's second step: a TOTP or recovery code for the login
@@ -162,7 +191,12 @@ impl Accounts {
         let attempt = token_hash.clone();
         let waiting =
             self.sessions.db().write(move |conn| db::accounts::attempt_login(conn, &attempt)).await?;
-        let Some((user, factor)) = waiting else { return Err(ServiceError::InvalidMfaToken) };
+        let Some(Attempt { user, factor, charge }) = waiting else {
+            return Err(ServiceError::InvalidMfaToken);
+        };
+        let network = client.network.clone();
+        let by = Guesser { account: Some(user), network: network.as_deref(), ip };
+        self.guesses.settle(GuessKind::SecondFactor, charge, by)?;
         let failed = |reason: ServiceError| {
             self.metrics.logins.with_label_values(&["failed"]).inc();
             tracing::info!(target: AUDIT, event = "login_mfa_failed", user_id = user.0, ip = %ip);
@@ -193,7 +227,7 @@ impl Accounts {
             MfaChange::CodeUsed => return Err(failed(WRONG_CODE)),
             MfaChange::Gone | MfaChange::Off => return Err(ServiceError::InvalidMfaToken),
         };
-        self.sessions.started(&session);
+        self.sessions.started(&session, user);
         self.metrics.logins.with_label_values(&["ok"]).inc();
         tracing::info!(target: AUDIT, event = "login", user_id = user.0, session_id = %session, amr = "pwd otp",
             recovery_code = recovery, ip = %ip);

@@ -2,23 +2,39 @@
 use crate::auth::Verdict;
 use crate::db;
 use crate::db::accounts::{AdminChange, PasswordChange};
-use crate::domain::{ClientIp, Password, SessionId, UserId};
-use crate::service::ServiceError;
+use crate::domain::{ClientIp, GuessSubject, Password, SessionId, UserId};
+use crate::service::{Guesser, ServiceError};
 use crate::telemetry::AUDIT;
 
 use super::Accounts;
 
 impl Accounts {
     /// Checks `password` against the account's current one (an argon2
-    /// verify whatever happens); the hash it matched.
+    /// verify whatever happens); the hash it matched. The check spends the
+    /// account's password budget as a login does: a stolen session is no
+    /// way around it.
     pub(super) async fn check_password(
         &self,
         user: UserId,
         password: String,
+        ip: ClientIp,
     ) -> Result<String, ServiceError> {
-        let hash = self.sessions.db().read(move |conn| db::users::password_hash(conn, user)).await?;
-        match self.hasher.verify(password, hash.clone()).await? {
-            Verdict::Match { .. } => hash.ok_or(ServiceError::InvalidCredentials),
+        let found = self
+            .sessions
+            .db()
+            .read(move |conn| Ok(db::users::find(conn, user)?.zip(db::users::password_hash(conn, user)?)))
+            .await?;
+        let Some((account, hash)) = found else { return Err(ServiceError::SessionEnded) };
+        let guessed = GuessSubject::password_of(&account.username);
+        let network = ip.network();
+        self.guesses
+            .charge(&guessed, Guesser { account: Some(user), network: network.as_deref(), ip })
+            .await?;
+        match self.hasher.verify(password, Some(hash.clone())).await? {
+            Verdict::Match { .. } => {
+                self.guesses.refund(&guessed).await?;
+                Ok(hash)
+            }
             Verdict::Mismatch => Err(ServiceError::InvalidCredentials),
         }
     }
@@ -33,7 +49,7 @@ impl Accounts {
         new: Password,
         ip: ClientIp,
     ) -> Result<(), ServiceError> {
-        let checked = self.check_password(user, current).await?;
+        let checked = self.check_password(user, current, ip).await?;
         let new_hash = self.hasher.hash(new).await?;
         let keep = session.clone();
         let ended = self
@@ -54,7 +70,7 @@ impl Accounts {
     /// Deletes the caller's account, posts and sessions, once the password
     /// is confirmed; never the last admin.
     pub async fn delete_me(&self, user: UserId, password: String, ip: ClientIp) -> Result<(), ServiceError> {
-        let checked = self.check_password(user, password).await?;
+        let checked = self.check_password(user, password, ip).await?;
         let ended = self
             .sessions
             .ending(Some(user), move |conn, policy| {

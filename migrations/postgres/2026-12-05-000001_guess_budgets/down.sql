@@ -1,0 +1,2 @@
+DROP TABLE login_networks;
+DROP TABLE guess_budgets;
