@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::conn::{check_bounds_set, create_private, Manager};
 use super::error::FAULT_KINDS;
-use super::transaction::{retrying, transaction};
+use super::transaction::{retrying, transaction, Begin};
 use super::turns::AccountTurns;
 use super::watch::{Faults, LastLoss};
 use super::{Backend, ConnectError, DatabaseUrl, DbConn, DbError, Pooler};
@@ -42,8 +42,9 @@ pub struct Db {
     pub(super) backend: Backend,
     /// How long any one operation may wait on the database.
     bound: Duration,
-    /// How a PostgreSQL write transaction starts (see `transaction`).
-    pg_begin: Arc<str>,
+    /// How a write transaction starts with the whole bound before it (see
+    /// `transaction::Begin`).
+    begin: Arc<str>,
     last_loss: Arc<LastLoss>,
     faults: Arc<Faults>,
     /// Writes for one account take at most half of the pool (PostgreSQL;
@@ -95,7 +96,7 @@ impl Db {
             url: url.clone(),
             backend: url.backend(),
             bound,
-            pg_begin: match url {
+            begin: match url {
                 DatabaseUrl::Postgres(_, Pooler::Transaction) => {
                     let ms = bound.as_millis();
                     format!(
@@ -105,7 +106,8 @@ impl Db {
                     )
                     .into()
                 }
-                _ => "BEGIN".into(),
+                DatabaseUrl::Postgres(..) => "BEGIN".into(),
+                DatabaseUrl::Sqlite(_) => "BEGIN IMMEDIATE".into(),
             },
             last_loss,
             faults: Arc::default(),
@@ -160,23 +162,38 @@ impl Db {
         };
         let mut pooled = self.checkout(&self.pool, deadline)?;
         retrying(deadline, &self.faults.retried, || {
-            let begin = self.pg_begin_until(deadline);
+            let begin = self.begin_until(deadline);
             self.run_on(&mut pooled, |conn| transaction(conn, &begin, &mut f))
         })
     }
 
-    /// How a PostgreSQL write that must be over by `deadline` begins: a
-    /// write that waited for its turn or a connection has less than the
-    /// whole bound left for its locks and statements, and is told so
-    /// (`SET LOCAL`, in the same round trip), so the request as a whole is
-    /// answered within the bound, not twice it.
-    fn pg_begin_until(&self, deadline: Instant) -> std::borrow::Cow<'_, str> {
+    /// How a write that must be over by `deadline` begins: one that waited
+    /// for its turn or a connection has less than the whole bound left for
+    /// its locks and statements, and the database is told so (PostgreSQL:
+    /// `SET LOCAL` in the same round trip; SQLite: its lock wait, restored
+    /// after), so the request as a whole is answered within the bound, not
+    /// twice it.
+    fn begin_until(&self, deadline: Instant) -> Begin<'_> {
         let left = deadline.saturating_duration_since(Instant::now());
-        if self.backend != Backend::Postgres || left + BOUND_SLACK >= self.bound {
-            return self.pg_begin.as_ref().into();
+        let whole = Begin { sql: self.begin.as_ref().into(), after: None };
+        if left + BOUND_SLACK >= self.bound {
+            return whole;
         }
         let ms = left.as_millis().max(1);
-        format!("{}; SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms}", self.pg_begin).into()
+        match self.backend {
+            Backend::Postgres => Begin {
+                sql: format!(
+                    "{}; SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms}",
+                    self.begin
+                )
+                .into(),
+                after: None,
+            },
+            Backend::Sqlite => Begin {
+                sql: format!("PRAGMA busy_timeout = {ms}; {}", self.begin).into(),
+                after: Some(format!("PRAGMA busy_timeout = {}", self.bound.as_millis())),
+            },
+        }
     }
 
     /// Runs a read (no writes in `f`) on the current thread. It is safe to

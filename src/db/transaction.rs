@@ -15,23 +15,48 @@ const MAX_ATTEMPTS: u32 = 10;
 const FIRST_PAUSE: Duration = Duration::from_millis(5);
 const MAX_PAUSE: Duration = Duration::from_millis(200);
 
+/// How a write transaction begins, and what puts the connection back as
+/// it was after it (see `Db::begin_until`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Begin<'a> {
+    /// Sent in one round trip: on SQLite `BEGIN IMMEDIATE` (takes the write
+    /// lock up front: a deferred transaction that upgrades from read to
+    /// write fails with "database is locked" under concurrency); on
+    /// PostgreSQL `BEGIN`, or with the bounds as `SET LOCAL` (behind a
+    /// transaction-mode pooler no session setting reaches the server
+    /// connection; a write that waited has less of the bound left).
+    pub sql: std::borrow::Cow<'a, str>,
+    /// Run after the transaction ends: SQLite's `busy_timeout` back to the
+    /// whole bound, after a write that began with less of it.
+    pub after: Option<String>,
+}
+
 /// Runs `f` in a transaction and returns its value only once the commit
-/// succeeded. A failed `f` rolls everything back. SQLite takes the write lock
-/// up front (`BEGIN IMMEDIATE`): a deferred transaction that upgrades from
-/// read to write fails with "database is locked" under concurrency.
-/// PostgreSQL callers lock the rows they read (see `users::lock_user`).
-/// On PostgreSQL the transaction starts with `pg_begin`: `BEGIN`, or behind
-/// a transaction-mode pooler `BEGIN` with the bounds as `SET LOCAL` (one
-/// round trip), since no session setting reaches the server connection.
+/// succeeded. A failed `f` rolls everything back. PostgreSQL callers lock
+/// the rows they read (see `users::lock_user`).
 pub(super) fn transaction<T>(
     conn: &mut DbConn,
-    pg_begin: &str,
+    begin: &Begin<'_>,
+    f: impl FnOnce(&mut DbConn) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    let result = run_transaction(conn, &begin.sql, f);
+    if let Some(after) = &begin.after {
+        if let Err(e) = diesel::connection::SimpleConnection::batch_execute(conn, after) {
+            tracing::warn!(error = %e, "could not restore the connection's lock wait");
+        }
+    }
+    result
+}
+
+fn run_transaction<T>(
+    conn: &mut DbConn,
+    begin: &str,
     f: impl FnOnce(&mut DbConn) -> Result<T, DbError>,
 ) -> Result<T, DbError> {
     type Tm = <DbConn as Connection>::TransactionManager;
     match conn {
-        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
-        DbConn::Pg(c) => AnsiTransactionManager::begin_transaction_sql(c, pg_begin)?,
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, begin)?,
+        DbConn::Pg(c) => AnsiTransactionManager::begin_transaction_sql(c, begin)?,
     }
     match f(conn) {
         Ok(value) => {

@@ -505,3 +505,61 @@ async fn postgres_stopped_and_restarted_under_load_gives_503s_then_recovers_with
     );
     app.call(Method::GET, "/readyz", None, None).await.assert_status(200);
 }
+
+/// Writes of one account, several waiting for their turn, while its row
+/// (PostgreSQL) or the write lock (SQLite) is held elsewhere: how long
+/// each took to be answered, with its answer.
+async fn writes_while_locked(backend: Backend, bound: Duration, writes: usize) -> Vec<(Res, Duration)> {
+    let db = TestDb::new(backend);
+    let mut config = test_config(&db);
+    config.db_timeout = bound;
+    config.db_pool_size = 4;
+    let app = spawn_app_on(db, config);
+    let alice = app.signup("alice").await;
+    let mut holder = app.db.connect();
+    match backend {
+        Backend::Postgres => {
+            holder.batch_execute(&format!("BEGIN; SELECT id FROM users WHERE id = {} FOR UPDATE", alice.id))
+        }
+        Backend::Sqlite => holder.batch_execute("BEGIN IMMEDIATE"),
+    }
+    .unwrap();
+    let (app, alice) = (&app, &alice);
+    let results = join_all((0..writes).map(|n| async move {
+        // Staggered, so that some wait for a turn before they start.
+        actix_web::rt::time::sleep(Duration::from_millis(40 * n as u64)).await;
+        let started = Instant::now();
+        let res = if n % 3 == 2 {
+            app.try_login("alice", PASSWORD).await
+        } else {
+            app.post("/posts", &alice.token, json!({"content": "blocked"})).await
+        };
+        (res, started.elapsed())
+    }))
+    .await;
+    holder.batch_execute("ROLLBACK").unwrap();
+    results
+}
+
+#[track_caller]
+fn assert_answered_within(results: &[(Res, Duration)], bound: Duration) {
+    for (res, took) in results {
+        assert_fault(res);
+        // The bound, and slack for scheduling: never a turn's wait plus a
+        // whole bound for the lock.
+        assert!(*took < bound + Duration::from_millis(700), "answered after {took:?}, bound {bound:?}");
+    }
+}
+
+#[actix_web::test]
+#[ignore = "PostgreSQL: TEST_DATABASE_URL=postgres://… cargo test -- --include-ignored"]
+async fn a_write_that_waited_for_its_turn_gets_only_what_is_left_of_the_bound_on_postgres() {
+    let bound = Duration::from_secs(2);
+    assert_answered_within(&writes_while_locked(Backend::Postgres, bound, 9).await, bound);
+}
+
+#[actix_web::test]
+async fn a_write_that_waited_for_its_turn_gets_only_what_is_left_of_the_bound_on_sqlite() {
+    let bound = Duration::from_secs(2);
+    assert_answered_within(&writes_while_locked(Backend::Sqlite, bound, 6).await, bound);
+}

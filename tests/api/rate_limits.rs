@@ -118,3 +118,30 @@ backend_test! {
         login_via_proxy(&app, "198.51.100.2").await.assert_problem(401, "invalid_credentials");
     }
 }
+
+#[actix_web::test]
+async fn with_proxy_networks_forwarded_addresses_are_believed_only_from_those_networks() {
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.trusted_proxies = warrant::domain::TrustedProxies::parse("127.0.5.0/24, 10.0.0.0/8", 10).unwrap();
+    })
+    .await;
+    let base = app.base.clone();
+    let signup_from = |source: &'static str, name: &'static str| {
+        let body = json!({"username": name, "password": PASSWORD});
+        let client = reqwest::Client::builder().local_address(Some(source.parse().unwrap())).build().unwrap();
+        let req = client
+            .post(format!("{base}/signup"))
+            .header("x-forwarded-for", "6.6.6.6, 198.51.100.7, 10.1.2.3")
+            .json(&body);
+        TestApp::finish(req)
+    };
+    let app = &app;
+    let network_of = |res: Res| async move {
+        let token = res.assert_status(201)["access_token"].as_str().unwrap().to_string();
+        app.get("/sessions", &token).await.body["items"][0]["client_ip"].as_str().unwrap().to_string()
+    };
+    // Through a proxy: the rightmost address outside the proxies' networks.
+    assert_eq!(network_of(signup_from("127.0.5.1", "alice").await).await, "198.51.100.0/24");
+    // Straight from a client that sets the header itself: its own address.
+    assert_eq!(network_of(signup_from("127.0.0.1", "bob").await).await, "127.0.0.0/24");
+}
