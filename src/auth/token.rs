@@ -44,12 +44,22 @@ pub struct AccessClaims {
 impl TryFrom<Claims> for AccessClaims {
     type Error = TokenError;
 
+    /// Parsed, not trusted: even a correctly signed token (a leaked key)
+    /// names only an id and a session that can exist, so no query is asked
+    /// of something the database would refuse (the fuzzer's `token` target
+    /// found `"sub": "0"` and a `sid` of any bytes accepted).
     fn try_from(claims: Claims) -> Result<Self, TokenError> {
+        let user_id = claims
+            .sub
+            .parse::<i64>()
+            .ok()
+            .filter(|id| *id > 0 && id.to_string() == claims.sub)
+            .ok_or(TokenError::Invalid("malformed subject"))?;
         Ok(AccessClaims {
-            user_id: UserId(claims.sub.parse().map_err(|_| TokenError::Invalid("malformed subject"))?),
+            user_id: UserId(user_id),
             role: claims.role.parse().map_err(|_| TokenError::Invalid("unknown role"))?,
             username: claims.username,
-            session_id: SessionId(claims.sid),
+            session_id: SessionId::parse(&claims.sid).ok_or(TokenError::Invalid("malformed session id"))?,
             expires_at: claims.exp,
         })
     }

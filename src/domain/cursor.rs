@@ -51,4 +51,19 @@ mod tests {
             assert!(Cursor::decode(bad).is_err(), "{bad:?}");
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn every_cursor_we_hand_out_reads_back(id in 1..=i64::MAX) {
+            let cursor = Cursor::after(id);
+            proptest::prop_assert_eq!(Cursor::decode(&cursor.encode()), Ok(cursor));
+        }
+
+        #[test]
+        fn text_a_client_made_up_is_refused_or_a_positive_id(raw in "\\PC{0,40}") {
+            if let Ok(cursor) = Cursor::decode(&raw) {
+                proptest::prop_assert!(cursor.id() > 0);
+            }
+        }
+    }
 }

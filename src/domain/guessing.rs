@@ -216,4 +216,32 @@ mod tests {
         assert_eq!(odd.key().len(), 65, "a bounded key for any input");
         assert_ne!(odd, GuessSubject::password_of(&"x".repeat(10_001)));
     }
+
+    proptest::proptest! {
+        /// However guesses are spaced and whichever were right, a window
+        /// never holds more wrong ones than its kind's limit, and a refusal
+        /// never asks for more than the longest window.
+        #[test]
+        fn a_window_never_admits_more_wrong_guesses_than_the_limit(
+            password in proptest::bool::ANY,
+            events in proptest::collection::vec((0i64..1_200, proptest::bool::ANY), 1..300)
+        ) {
+            let kind = if password { GuessKind::Password } else { GuessKind::SecondFactor };
+            let mut now = at(0);
+            let mut budget = GuessBudget::fresh(now);
+            for (gap_secs, right) in events {
+                now += TimeDelta::seconds(gap_secs);
+                match budget.charge(kind, now, false) {
+                    Charge::Admitted(next) => {
+                        proptest::prop_assert!(next.failures <= kind.limit());
+                        budget = if right { next.refund() } else { next };
+                    }
+                    Charge::Throttled { retry_after } => {
+                        proptest::prop_assert!(retry_after > TimeDelta::zero() && retry_after <= MAX_GUESS_WINDOW);
+                    }
+                }
+                proptest::prop_assert!(budget.window <= MAX_GUESS_WINDOW);
+            }
+        }
+    }
 }

@@ -73,4 +73,20 @@ mod tests {
         let p = Password::parse("correct horse".into()).unwrap();
         assert!(!format!("{p:?}").contains("horse"));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn length_is_counted_in_characters_not_bytes(raw in "\\PC{0,140}") {
+            let chars = raw.chars().count();
+            let parsed = Password::parse(raw.clone());
+            if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars) {
+                proptest::prop_assert!(parsed.is_err());
+            }
+        }
+
+        #[test]
+        fn uncommon_passwords_of_a_good_length_parse(raw in "[a-zA-Z0-9 ]{8,20}[\\u{1F600}-\\u{1F64F}]{1,4}") {
+            proptest::prop_assert!(Password::parse(raw).is_ok());
+        }
+    }
 }

@@ -49,4 +49,27 @@ mod tests {
         let raw = "  hello <b>world</b> \n".to_string();
         assert_eq!(PostContent::parse(raw.clone()).unwrap().as_str(), raw);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn content_with_a_visible_character_and_no_nul_is_stored_exactly(
+            before in "[ \t\n]{0,5}", body in "[^\u{0}\\s]{1,300}", after in "\\PC{0,50}"
+        ) {
+            let raw = format!("{before}{body}{}", after.replace('\0', ""));
+            let parsed = PostContent::parse(raw.clone());
+            if raw.chars().count() <= MAX_POST_CHARS {
+                let stored = parsed.unwrap();
+                proptest::prop_assert_eq!(stored.as_str(), raw.as_str());
+            } else {
+                proptest::prop_assert!(parsed.is_err());
+            }
+        }
+
+        #[test]
+        fn blank_content_or_a_nul_never_parses(blank in "\\s{0,30}", text in "[a-z]{0,10}") {
+            proptest::prop_assert!(PostContent::parse(blank).is_err());
+            let with_nul = format!("{text}\0{text}");
+            proptest::prop_assert!(PostContent::parse(with_nul).is_err());
+        }
+    }
 }

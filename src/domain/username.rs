@@ -63,4 +63,26 @@ mod tests {
         assert_eq!(name.as_str(), "Alice");
         assert_eq!(name.key(), Username::parse("aLICE").unwrap().key());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn names_of_the_allowed_characters_and_length_parse_and_key_case_insensitively(
+            raw in "[A-Za-z0-9_.-]{3,32}"
+        ) {
+            let name = Username::parse(&raw).unwrap();
+            proptest::prop_assert_eq!(name.as_str(), raw.as_str());
+            proptest::prop_assert_eq!(name.key(), raw.to_ascii_lowercase());
+            proptest::prop_assert_eq!(Username::parse(&raw.to_ascii_uppercase()).unwrap().key(), name.key());
+        }
+
+        #[test]
+        fn names_with_another_character_or_length_do_not_parse(
+            head in "[a-z]{1,20}", odd in "[^A-Za-z0-9_.-]", tail in "[a-z]{1,20}", long in "[a-z]{33,60}"
+        ) {
+            let with_odd = format!("{head}{odd}{tail}");
+            proptest::prop_assert!(Username::parse(&with_odd).is_err());
+            proptest::prop_assert!(Username::parse(&long).is_err());
+            proptest::prop_assert!(Username::parse(&long[..2]).is_err());
+        }
+    }
 }

@@ -4,7 +4,7 @@ use std::future::{ready, Future, Ready};
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::http::header::AUTHORIZATION;
+use actix_web::http::header::{HeaderValue, AUTHORIZATION};
 use actix_web::{web, FromRequest, HttpRequest};
 
 use super::ApiError;
@@ -35,12 +35,16 @@ pub struct SessionToken(pub AccessClaims);
 #[derive(Debug, Clone)]
 pub struct AdminUser(pub AuthUser);
 
-/// The token of an `Authorization: Bearer` header. The scheme is
-/// case-insensitive (RFC 7235); anything but Bearer counts as no token.
-/// A second `Authorization` header makes the request malformed: a proxy
-/// reading one and this service the other would disagree on the caller.
 fn bearer_token(req: &HttpRequest) -> Result<&str, ApiError> {
-    let mut values = req.headers().get_all(AUTHORIZATION);
+    parse_bearer(req.headers().get_all(AUTHORIZATION))
+}
+
+/// The token of the `Authorization` header `values`, for `Bearer`. The
+/// scheme is case-insensitive (RFC 7235); anything but Bearer counts as no
+/// token. A second `Authorization` header makes the request malformed: a
+/// proxy reading one and this service the other would disagree on the
+/// caller.
+pub fn parse_bearer<'a>(mut values: impl Iterator<Item = &'a HeaderValue>) -> Result<&'a str, ApiError> {
     let value = values.next().ok_or(ApiError::MissingToken)?;
     if values.next().is_some() {
         return Err(ApiError::InvalidToken("more than one Authorization header"));

@@ -110,3 +110,26 @@ fn hs256_tokens_do_not_verify_under_eddsa_and_back() {
     let ed_token = eddsa().issue(&alice(), &SessionId("s1".into()), Amr::Password).unwrap().token;
     assert_eq!(hs.verify(&ed_token).unwrap_err(), TokenError::Invalid("algorithm not allowed"));
 }
+
+#[test]
+fn a_signed_token_naming_an_impossible_subject_or_session_is_refused() {
+    // Found by the `token` fuzz target: these reached the session lookup.
+    let tokens = eddsa();
+    let keys = tokens.keys();
+    let (kid, key) = keys.signing();
+    let mut header = jsonwebtoken::Header::new(keys.algorithm());
+    header.typ = Some("at+jwt".into());
+    header.kid = kid.map(str::to_owned);
+    let now = chrono::Utc::now().timestamp();
+    let sign = |sub: &str, sid: &str| {
+        let claims = serde_json::json!({"iss": "warrant", "aud": "warrant", "sub": sub, "iat": now,
+            "exp": now + 60, "jti": "j", "sid": sid, "role": "user", "username": "alice"});
+        jsonwebtoken::encode(&header, &claims, key).unwrap()
+    };
+    assert!(tokens.verify(&sign("7", "AbC-_9")).is_ok());
+    for (sub, sid) in
+        [("0", "s1"), ("-7", "s1"), ("+7", "s1"), ("07", "s1"), ("7", "s\u{0}1"), ("7", ""), ("7", "a b")]
+    {
+        assert!(tokens.verify(&sign(sub, sid)).is_err(), "{sub:?} {sid:?}");
+    }
+}
