@@ -24,9 +24,20 @@ pub fn serve(config: Config) -> CliResult {
     })
 }
 
-/// The database, migrated, and the service that ends sessions on it.
+/// The database, migrated, and the service that ends sessions on it. A
+/// SQLite file that does not exist is refused, not created: run from
+/// another directory, `./warrant.db` would be a new, empty database.
 fn open_sessions(config: &Config) -> Result<Sessions, Box<dyn std::error::Error>> {
+    if let db::DatabaseUrl::Sqlite(path) = &config.database_url {
+        if !std::path::Path::new(path).is_file() {
+            return Err(format!(
+                "there is no database at {path}: set DATABASE_URL to the server's, or create one with `warrant migrate`"
+            )
+            .into());
+        }
+    }
     let db = Db::connect(&config.database_url, 1, config.db_timeout)?;
+    eprintln!("warrant: database {}", config.database_url.redacted());
     db.migrate()?;
     Ok(Sessions::new(db, Arc::new(Revocations::detached()), config.session_policy()))
 }
@@ -183,7 +194,11 @@ fn read_password(var: &str) -> Result<Password, String> {
                 .lock()
                 .read_line(&mut line)
                 .map_err(|e| format!("could not read the password from stdin: {e}"))?;
-            line.trim_end_matches(['\n', '\r']).to_string()
+            let line = line.trim_end_matches(['\n', '\r']).to_string();
+            if line.is_empty() {
+                return Err(format!("no password: set {var}, run at a terminal, or pipe it in on stdin"));
+            }
+            line
         }
     };
     Password::parse(raw).map_err(|e| format!("password {e}"))

@@ -37,7 +37,9 @@ impl DatabaseUrl {
         }
         let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
         if path.is_empty() || path.contains("://") {
-            return Err(format!("{url:?} is neither postgres://… nor a SQLite path"));
+            // Only the scheme: the rest may carry a password.
+            let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+            return Err(format!("a {scheme}:// URL is neither postgres://… nor a SQLite path"));
         }
         if path == ":memory:" || path.contains("mode=memory") {
             // Every pooled connection would get its own empty database.
@@ -147,5 +149,11 @@ mod tests {
             with_connect_timeout("postgres://h/db?connect_timeout=9", 2),
             "postgres://h/db?connect_timeout=9"
         );
+    }
+
+    #[test]
+    fn an_unsupported_scheme_is_named_without_echoing_the_url() {
+        let err = DatabaseUrl::parse("mysql://root:hunter2@db/warrant").unwrap_err();
+        assert!(err.contains("mysql://") && !err.contains("hunter2"), "{err}");
     }
 }

@@ -52,3 +52,26 @@ pub fn serve(mut command: Command) -> Running {
     };
     Running { server: Server(child), base, listening: line, stderr: stderr.into_inner() }
 }
+
+#[test]
+fn the_command_line_names_its_database_and_creates_none_but_with_migrate() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_warrant"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_clear()
+            .env("WARRANT_LOG", "off")
+            .env("WARRANT_ADMIN_PASSWORD", "correct horse battery")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["create-admin", "root"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("there is no database at ./warrant.db"));
+    assert!(!dir.path().join("warrant.db").exists(), "nothing created");
+    assert!(run(&["migrate"]).status.success());
+    let out = run(&["create-admin", "root"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("database sqlite://./warrant.db"));
+}
