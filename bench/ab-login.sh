@@ -21,34 +21,11 @@ while [ $# -gt 0 ]; do
     shift
 done
 work=$(mktemp -d /tmp/warrant-ab.XXXXXX)
-server_pid=
-stop_server() {
-    if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
-    server_pid=
-}
+. bench/server.sh
 trap 'stop_server; rm -rf "$work"' EXIT
-case $db in
-    sqlite) url="$work/bench.db" ;;
-    postgres) url=${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/warrant_bench?sslmode=disable} ;;
-    *) echo "--db must be sqlite or postgres" >&2; exit 2 ;;
-esac
 cargo build --release --quiet --example seed
 target/release/examples/seed "$url" "$users" 0 >/dev/null
 
-start_server() { # binary
-    WARRANT_BIND=127.0.0.1:0 DATABASE_URL=$url WARRANT_LOG=warn,warrant::startup=info \
-        WARRANT_RATE_LIMIT_PER_MIN=0 "$1" serve 2>"$work/server.log" &
-    server_pid=$!
-    base=
-    for _ in $(seq 200); do
-        base=$(grep -o 'listening on http://[0-9.:]*' "$work/server.log" | sed 's/listening on //' | head -n 1) || true
-        [ -n "$base" ] && break
-        sleep 0.05
-    done
-    [ -n "$base" ] || { cat "$work/server.log" >&2; exit 1; }
-}
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; }
-tick_us=$((1000000 / $(getconf CLK_TCK)))
 export USERS=$users PASSWORD=$password
 
 printf '| round | binary | logins/s | p99 ms | errors | server CPU µs/login |\n|---|---|---:|---:|---:|---:|\n'

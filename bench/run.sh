@@ -39,18 +39,8 @@ command -v wrk >/dev/null || {
 }
 
 work=$(mktemp -d /tmp/warrant-bench.XXXXXX)
-server_pid=
-stop_server() {
-    if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
-    server_pid=
-}
+. bench/server.sh
 trap 'stop_server; jobs -p | xargs -r kill 2>/dev/null; rm -rf "$work"' EXIT
-
-case $db in
-    sqlite) url="$work/bench.db" ;;
-    postgres) url=${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/warrant_bench?sslmode=disable} ;;
-    *) echo "--db must be sqlite or postgres" >&2; exit 2 ;;
-esac
 
 echo "building (release)…" >&2
 if [ $auth_cost = 1 ]; then
@@ -62,19 +52,6 @@ bin=target/release/warrant
 
 echo "seeding $users users and $posts posts ($db)…" >&2
 verify_ms=$(target/release/examples/seed "$url" "$users" "$posts" | sed -n 's/^verify_ms=//p')
-
-start_server() { # binary
-    WARRANT_BIND=127.0.0.1:0 DATABASE_URL=$url WARRANT_LOG=warn,warrant::startup=info \
-        WARRANT_RATE_LIMIT_PER_MIN=${BENCH_RATE_LIMIT:-0} "$1" serve 2>"$work/server.log" &
-    server_pid=$!
-    base=
-    for _ in $(seq 200); do
-        base=$(grep -o 'listening on http://[0-9.:]*' "$work/server.log" | sed 's/listening on //' | head -n 1) || true
-        [ -n "$base" ] && break
-        sleep 0.05
-    done
-    [ -n "$base" ] || { cat "$work/server.log" >&2; exit 1; }
-}
 
 post_json() { # path body -> response body
     python3 - "$base$1" "$2" <<'PY'
@@ -110,9 +87,6 @@ PY
 REFRESH_TOKENS=$(for i in $(seq $((2 * conns))); do login "$i" | field refresh_token; done | paste -sd, -)
 
 results="$work/results"
-# CPU time the server spent (user + system, in clock ticks), from /proc:
-# steadier than rates on a shared machine.
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; }
 run() { # name script connections
     local line before
     before=$(cpu_ticks)
@@ -146,7 +120,6 @@ fi
 
 healthz_rps=$(awk '$0 ~ /^GET \/healthz RESULT/ { sub("rps=", "", $4); print $4 }' "$results")
 cores=$(nproc)
-tick_us=$((1000000 / $(getconf CLK_TCK)))
 printf '\nwarrant bench: %s, %s posts, %s users, %s s per scenario, wrk -t%s, %s cores\n\n' \
     "$db" "$posts" "$users" "$duration" "$threads" "$cores"
 printf '| scenario | req/s | p50 ms | p99 ms | errors | × healthz | server CPU µs/req |\n|---|---:|---:|---:|---:|---:|---:|\n'
