@@ -24,9 +24,6 @@ const POOL_WAIT: Duration = Duration::from_secs(2);
 /// The bound of the reserved connections that revocation syncs and
 /// readiness checks use: they must answer within the revocation promise.
 const URGENT_BOUND: Duration = Duration::from_secs(1);
-/// A write that waited less than this before it began keeps the whole
-/// bound: not worth a longer `BEGIN`.
-const BOUND_SLACK: Duration = Duration::from_millis(50);
 
 type Pooled = r2d2::PooledConnection<Manager>;
 
@@ -162,38 +159,10 @@ impl Db {
         };
         let mut pooled = self.checkout(&self.pool, deadline)?;
         retrying(deadline, &self.faults.retried, || {
-            let begin = self.begin_until(deadline);
+            let left = deadline.saturating_duration_since(Instant::now());
+            let begin = Begin::with_left(&self.begin, self.backend, self.bound, left);
             self.run_on(&mut pooled, |conn| transaction(conn, &begin, &mut f))
         })
-    }
-
-    /// How a write that must be over by `deadline` begins: one that waited
-    /// for its turn or a connection has less than the whole bound left for
-    /// its locks and statements, and the database is told so (PostgreSQL:
-    /// `SET LOCAL` in the same round trip; SQLite: its lock wait, restored
-    /// after), so the request as a whole is answered within the bound, not
-    /// twice it.
-    fn begin_until(&self, deadline: Instant) -> Begin<'_> {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let whole = Begin { sql: self.begin.as_ref().into(), after: None };
-        if left + BOUND_SLACK >= self.bound {
-            return whole;
-        }
-        let ms = left.as_millis().max(1);
-        match self.backend {
-            Backend::Postgres => Begin {
-                sql: format!(
-                    "{}; SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms}",
-                    self.begin
-                )
-                .into(),
-                after: None,
-            },
-            Backend::Sqlite => Begin {
-                sql: format!("PRAGMA busy_timeout = {ms}; {}", self.begin).into(),
-                after: Some(format!("PRAGMA busy_timeout = {}", self.bound.as_millis())),
-            },
-        }
     }
 
     /// Runs a read (no writes in `f`) on the current thread. It is safe to

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::Connection;
 
-use super::{DbConn, DbError};
+use super::{Backend, DbConn, DbError};
 
 /// Runs of a transaction that keeps conflicting, at most.
 const MAX_ATTEMPTS: u32 = 10;
@@ -29,6 +29,35 @@ pub(super) struct Begin<'a> {
     /// Run after the transaction ends: SQLite's `busy_timeout` back to the
     /// whole bound, after a write that began with less of it.
     pub after: Option<String>,
+}
+
+/// A write that waited less than this before it began keeps the whole
+/// bound: not worth a longer `BEGIN`.
+const BOUND_SLACK: Duration = Duration::from_millis(50);
+
+impl<'a> Begin<'a> {
+    /// How a write with `left` of its `bound` begins (`whole` with the
+    /// whole bound): one that waited for its turn or a connection tells the
+    /// database what is left (PostgreSQL: `SET LOCAL` in the same round
+    /// trip; SQLite: its lock wait, restored after), so the request as a
+    /// whole is answered within the bound, not twice it.
+    pub(super) fn with_left(whole: &'a str, backend: Backend, bound: Duration, left: Duration) -> Self {
+        if left + BOUND_SLACK >= bound {
+            return Self { sql: whole.into(), after: None };
+        }
+        let ms = left.as_millis().max(1);
+        match backend {
+            Backend::Postgres => Self {
+                sql: format!("{whole}; SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms}")
+                    .into(),
+                after: None,
+            },
+            Backend::Sqlite => Self {
+                sql: format!("PRAGMA busy_timeout = {ms}; {whole}").into(),
+                after: Some(format!("PRAGMA busy_timeout = {}", bound.as_millis())),
+            },
+        }
+    }
 }
 
 /// Runs `f` in a transaction and returns its value only once the commit
@@ -155,5 +184,17 @@ mod tests {
             Err(DbError::Conflict("40001".into()))
         });
         assert!(matches!(result, Err(DbError::Conflict(_))) && runs == 1);
+    }
+
+    #[test]
+    fn a_write_that_waited_begins_with_what_is_left_of_the_bound() {
+        let bound = Duration::from_secs(2);
+        let whole = Begin::with_left("BEGIN", Backend::Postgres, bound, bound);
+        assert_eq!(whole, Begin { sql: "BEGIN".into(), after: None });
+        let late = Begin::with_left("BEGIN", Backend::Postgres, bound, Duration::from_millis(300));
+        assert_eq!(late.sql, "BEGIN; SET LOCAL statement_timeout = 300; SET LOCAL lock_timeout = 300");
+        let sqlite = Begin::with_left("BEGIN IMMEDIATE", Backend::Sqlite, bound, Duration::ZERO);
+        assert_eq!(sqlite.sql, "PRAGMA busy_timeout = 1; BEGIN IMMEDIATE");
+        assert_eq!(sqlite.after.as_deref(), Some("PRAGMA busy_timeout = 2000"));
     }
 }
