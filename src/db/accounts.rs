@@ -6,20 +6,11 @@ use chrono::NaiveDateTime;
 use super::sessions::{self, SessionSet};
 use super::users::{self, NoLongerAdmin, RowLock};
 use super::{guesses, mfa};
-use super::{now, DbConn, DbError};
+use super::{now, DbConn, DbError, Tx};
 use crate::domain::{
-    Actor, Amr, ClientDetails, GuessSubject, RefreshHash, Role, SessionId, SessionPolicy, User, UserId,
-    Username,
+    Actor, Amr, ClientDetails, GuessSubject, RefreshHash, Refusal, Role, SessionId, SessionPolicy, User,
+    UserId, Username,
 };
-
-/// A session just started.
-#[derive(Debug)]
-pub struct Started {
-    /// The account as it is now.
-    pub user: User,
-    /// The user's oldest sessions, ended to keep them within the cap.
-    pub evicted: Vec<SessionId>,
-}
 
 /// The password hash a signup stored or a login checked the password
 /// against, and — for a login whose hash was outdated — a fresh hash of the
@@ -52,15 +43,36 @@ pub struct Hold<'a> {
     pub expires_at: NaiveDateTime,
 }
 
-/// What starting a session did.
+/// What starting a session did (a refusal is `Stale`: the account was
+/// deleted, or its password replaced, since the check).
 #[derive(Debug)]
 pub enum Start {
-    Started(Started),
+    /// Started, for the account as it is now.
+    Started(User),
     /// TOTP is on and only the password was given: the login waits at the
     /// hold for a code, and no session started.
     SecondFactorDue,
-    /// The account was deleted, or its password replaced, since the check.
-    Gone,
+}
+
+/// Locks the account (see [`users::lock`]) and checks that its password is
+/// still the one `checked` against: `Stale` when it was replaced, or the
+/// account deleted, since.
+fn lock_unchanged(conn: &mut DbConn, user: UserId, checked: &str) -> Result<User, DbError> {
+    let account = users::lock(conn, user, RowLock::Update)?.ok_or(Refusal::Stale)?;
+    if users::password_hash(conn, user)?.as_deref() != Some(checked) {
+        return Err(Refusal::Stale.into());
+    }
+    Ok(account)
+}
+
+/// Refuses a change that would leave no admin: `account` losing its role
+/// (`keeps_admin` false) while the only one. The caller locked the admins
+/// (`users::lock_admins`), so two such changes cannot both pass.
+fn refuse_last_admin(conn: &mut DbConn, account: &User, keeps_admin: bool) -> Result<(), DbError> {
+    if account.role == Role::Admin && !keeps_admin && users::count_admins(conn)? <= 1 {
+        return Err(Refusal::LastAdmin.into());
+    }
+    Ok(())
 }
 
 /// A new session with its first refresh token, ending the user's oldest
@@ -69,7 +81,7 @@ pub enum Start {
 /// The password was checked before, by an argon2 verify; the account may
 /// have changed since, and the token must carry its current role.
 pub fn start_session(
-    conn: &mut DbConn,
+    tx: &mut Tx,
     new: NewSession<'_>,
     hold: Option<Hold<'_>>,
     policy: SessionPolicy,
@@ -81,33 +93,28 @@ pub fn start_session(
     // password never outlives the change. The lock is exclusive so that one
     // user's concurrent logins count their sessions one at a time, and the
     // cap holds.
-    let Some(account) = users::lock(conn, user, RowLock::Update)? else { return Ok(Start::Gone) };
-    if users::password_hash(conn, user)?.as_deref() != Some(new.password.hash) {
-        return Ok(Start::Gone);
-    }
+    let account = lock_unchanged(tx, user, new.password.hash)?;
     if let Some(renewed) = new.password.renewed {
-        users::set_password_hash(conn, user, renewed)?;
+        users::set_password_hash(tx, user, renewed)?;
     }
     if let Some(guessed) = new.guessed {
-        guesses::refund(conn, guessed)?;
+        guesses::refund(tx, guessed)?;
     }
-    if new.amr == Amr::Password && mfa::factor(conn, user, true)?.is_some() {
-        let Some(hold) = hold else { return Ok(Start::Gone) };
+    if new.amr == Amr::Password && mfa::factor(tx, user, true)?.is_some() {
+        let hold = hold.ok_or(Refusal::Stale)?;
         let checked = new.password.renewed.unwrap_or(new.password.hash);
-        mfa::insert_challenge(conn, hold.token_hash, user, checked, hold.expires_at)?;
+        mfa::insert_challenge(tx, hold.token_hash, user, checked, hold.expires_at)?;
         return Ok(Start::SecondFactorDue);
     }
-    let beyond_cap = sessions::beyond_cap(conn, user, policy)?;
-    let evicted = if beyond_cap.is_empty() {
-        Vec::new()
-    } else {
-        sessions::end(conn, SessionSet::Listed(&beyond_cap), policy)?
-    };
-    if let Some(network) = &new.client.network {
-        guesses::record_network(conn, user, network, super::now())?;
+    let beyond_cap = sessions::beyond_cap(tx, user, policy)?;
+    if !beyond_cap.is_empty() {
+        sessions::end(tx, SessionSet::Listed(&beyond_cap), policy)?;
     }
-    sessions::insert(conn, new.id, user, new.first_token, new.client, new.amr, policy)?;
-    Ok(Start::Started(Started { user: account, evicted }))
+    if let Some(network) = &new.client.network {
+        guesses::record_network(tx, user, network, super::now())?;
+    }
+    sessions::insert(tx, new.id, user, new.first_token, new.client, new.amr, policy)?;
+    Ok(Start::Started(account))
 }
 
 /// A refresh token presented, and the one to store in its place.
@@ -136,213 +143,131 @@ pub enum Refresh {
 /// reuse and end the session, winner included. The live path is four
 /// statements: extend the session's idle deadline, claim the token, read
 /// the user, store the successor.
-pub fn rotate(conn: &mut DbConn, rotation: Rotation<'_>, policy: SessionPolicy) -> Result<Refresh, DbError> {
+pub fn rotate(tx: &mut Tx, rotation: Rotation<'_>, policy: SessionPolicy) -> Result<Refresh, DbError> {
     let now = now();
     // The session first, then the token: the order everything else that
     // writes both takes them in (deleting a user marks its sessions ended,
     // then the cascade deletes them and their tokens). Claiming the token
     // first deadlocked with a deletion under way. Concurrent refreshes of
     // one session queue here.
-    let live = sessions::touch_live_of(conn, rotation.presented, now, policy)?;
-    let Some(session) = sessions::claim_token(conn, rotation.presented, rotation.successor, now)? else {
+    let live = sessions::touch_live_of(tx, rotation.presented, now, policy)?;
+    let Some(session) = sessions::claim_token(tx, rotation.presented, rotation.successor, now)? else {
         // Within the grace window, the immediate parent of the live token
         // converges on it; anything else is reuse.
         let grace = policy.reuse_grace > chrono::TimeDelta::zero();
         if let (true, Some((user, amr))) = (grace, live) {
             if let Some(session) =
-                sessions::rotated_into_live(conn, rotation.presented, now - policy.reuse_grace)?
+                sessions::rotated_into_live(tx, rotation.presented, now - policy.reuse_grace)?
             {
-                let Some(user) = users::find(conn, user)? else { return Ok(Refresh::Invalid) };
+                let Some(user) = users::find(tx, user)? else { return Ok(Refresh::Invalid) };
                 return Ok(Refresh::Repeated { user, session, amr });
             }
         }
-        return end_on_reuse(conn, rotation.presented, policy);
+        return end_on_reuse(tx, rotation.presented, policy);
     };
     // Ended or lapsed: the token is spent with its session.
     let Some((user, amr)) = live else { return Ok(Refresh::Invalid) };
     // The session's row lock keeps its user (deletion cascades through it).
-    let Some(user) = users::find(conn, user)? else { return Ok(Refresh::Invalid) };
-    sessions::insert_token(conn, &session, rotation.successor, now)?;
+    let Some(user) = users::find(tx, user)? else { return Ok(Refresh::Invalid) };
+    sessions::insert_token(tx, &session, rotation.successor, now)?;
     Ok(Refresh::Rotated { user, session, amr })
 }
 
 /// A presented token that could not be claimed: unknown, or already used —
 /// then its session ends.
-fn end_on_reuse(
-    conn: &mut DbConn,
-    presented: &RefreshHash,
-    policy: SessionPolicy,
-) -> Result<Refresh, DbError> {
-    let Some((session, user)) = sessions::owner_of_token(conn, presented)? else {
+fn end_on_reuse(tx: &mut Tx, presented: &RefreshHash, policy: SessionPolicy) -> Result<Refresh, DbError> {
+    let Some((session, user)) = sessions::owner_of_token(tx, presented)? else {
         return Ok(Refresh::Invalid);
     };
-    let ended = sessions::end(conn, SessionSet::One(&session), policy)?;
+    let ended = sessions::end(tx, SessionSet::One(&session), policy)?;
     Ok(Refresh::Reused { user, ended })
 }
 
-/// Outcome of a change made with admin rights.
-#[derive(Debug)]
-pub enum AdminChange<T> {
-    Done(T),
-    NotFound,
-    /// It would leave no admin.
-    LastAdmin,
-    NoLongerAdmin,
-}
-
-/// What a change carries of the sessions it ended.
-pub trait EndedSessions {
-    fn ended(&self) -> &[SessionId];
-}
-
-impl EndedSessions for Vec<SessionId> {
-    fn ended(&self) -> &[SessionId] {
-        self
-    }
-}
-
-impl EndedSessions for (User, Vec<SessionId>) {
-    fn ended(&self) -> &[SessionId] {
-        &self.1
-    }
-}
-
-impl EndedSessions for Started {
-    fn ended(&self) -> &[SessionId] {
-        &self.evicted
-    }
-}
-
-impl Start {
-    /// The start, and beside it the sessions it evicted, as
-    /// `Sessions::ending` takes them.
-    pub fn and_ended(self) -> (Self, Vec<SessionId>) {
-        let ended = match &self {
-            Start::Started(started) => started.ended().to_vec(),
-            _ => Vec::new(),
-        };
-        (self, ended)
-    }
-}
-
-impl<T: EndedSessions> AdminChange<T> {
-    /// The change, and beside it the sessions it ended (none unless done),
-    /// as `Sessions::ending` takes them.
-    pub fn and_ended(self) -> (Self, Vec<SessionId>) {
-        let ended = match &self {
-            AdminChange::Done(value) => value.ended().to_vec(),
-            _ => Vec::new(),
-        };
-        (self, ended)
-    }
-}
-
-impl<T> AdminChange<T> {
-    fn try_map<U>(self, f: impl FnOnce(T) -> Result<U, DbError>) -> Result<AdminChange<U>, DbError> {
-        Ok(match self {
-            AdminChange::Done(value) => AdminChange::Done(f(value)?),
-            AdminChange::NotFound => AdminChange::NotFound,
-            AdminChange::LastAdmin => AdminChange::LastAdmin,
-            AdminChange::NoLongerAdmin => AdminChange::NoLongerAdmin,
-        })
-    }
-}
-
-/// Checks that `by` is still an admin, whether `user` exists and whether
-/// removing its admin role would leave none. On PostgreSQL the admin rows
-/// are locked first, so two admins demoting each other at once cannot both
+/// Checks that `by` is still an admin and locks `user`'s account, refusing
+/// a change that would leave no admin. On PostgreSQL the admin rows are
+/// locked first, so two admins demoting each other at once cannot both
 /// win, and the account changed is locked before its sessions are read, so
 /// none starting meanwhile escapes the change.
-fn guard_last_admin(
+fn guard_admin_change(
     conn: &mut DbConn,
     by: Actor,
     user: UserId,
     keeps_admin: bool,
-) -> Result<AdminChange<User>, DbError> {
+) -> Result<User, DbError> {
     users::lock_admins(conn)?;
     if let Err(NoLongerAdmin) = users::holds_admin(conn, by.user_id)? {
-        return Ok(AdminChange::NoLongerAdmin);
+        return Err(Refusal::NoLongerAdmin.into());
     }
-    let Some(account) = users::lock(conn, user, RowLock::Update)? else { return Ok(AdminChange::NotFound) };
-    if account.role == Role::Admin && !keeps_admin && users::count_admins(conn)? <= 1 {
-        return Ok(AdminChange::LastAdmin);
-    }
-    Ok(AdminChange::Done(account))
+    let account = users::lock(conn, user, RowLock::Update)?.ok_or(Refusal::NoSuchUser)?;
+    refuse_last_admin(conn, &account, keeps_admin)?;
+    Ok(account)
 }
 
 /// Sets the role, as admin `by`; a change ends the user's sessions, so no
-/// token keeps the old role. Returns the user and the ended session ids.
+/// token keeps the old role. Returns the user and how many sessions ended.
 pub fn set_role(
-    conn: &mut DbConn,
+    tx: &mut Tx,
     by: Actor,
     user: UserId,
     role: Role,
     policy: SessionPolicy,
-) -> Result<AdminChange<(User, Vec<SessionId>)>, DbError> {
-    guard_last_admin(conn, by, user, role == Role::Admin)?.try_map(|account| {
-        if account.role == role {
-            return Ok((account, Vec::new()));
-        }
-        users::set_role(conn, user, role)?;
-        let ended = sessions::end(conn, SessionSet::OfUser(user), policy)?;
-        Ok((User { role, ..account }, ended))
-    })
+) -> Result<(User, usize), DbError> {
+    let account = guard_admin_change(tx, by, user, role == Role::Admin)?;
+    if account.role == role {
+        return Ok((account, 0));
+    }
+    users::set_role(tx, user, role)?;
+    let ended = sessions::end(tx, SessionSet::OfUser(user), policy)?;
+    Ok((User { role, ..account }, ended.len()))
 }
 
 /// Deletes a user, as admin `by`; their posts and sessions go with them
-/// after the sessions are recorded as revoked. Returns the ended session ids.
-pub fn delete_user(
-    conn: &mut DbConn,
-    by: Actor,
-    user: UserId,
-    policy: SessionPolicy,
-) -> Result<AdminChange<Vec<SessionId>>, DbError> {
-    guard_last_admin(conn, by, user, false)?.try_map(|_| {
-        let ended = sessions::end(conn, SessionSet::OfUser(user), policy)?;
-        users::delete(conn, user)?;
-        Ok(ended)
-    })
+/// after the sessions are recorded as revoked. Returns how many ended.
+pub fn delete_user(tx: &mut Tx, by: Actor, user: UserId, policy: SessionPolicy) -> Result<usize, DbError> {
+    guard_admin_change(tx, by, user, false)?;
+    let ended = sessions::end(tx, SessionSet::OfUser(user), policy)?;
+    users::delete(tx, user)?;
+    Ok(ended.len())
 }
 
 /// Ends every session of the account named `username_key` and, given a
 /// hash, replaces its password: a login that checked the old password just
 /// before cannot start a session after it (see [`start_session`]). Returns
-/// the account and the ended session ids; `None` when there is no such
+/// the account and how many sessions ended; `None` when there is no such
 /// account.
 pub fn sign_out_everywhere(
-    conn: &mut DbConn,
+    tx: &mut Tx,
     username_key: &str,
     new_password_hash: Option<&str>,
     policy: SessionPolicy,
-) -> Result<Option<(User, Vec<SessionId>)>, DbError> {
-    let Some((found, _)) = users::find_credentials(conn, username_key)? else { return Ok(None) };
-    let Some(account) = users::lock(conn, found.id, RowLock::Update)? else { return Ok(None) };
+) -> Result<Option<(User, usize)>, DbError> {
+    let Some((found, _)) = users::find_credentials(tx, username_key)? else { return Ok(None) };
+    let Some(account) = users::lock(tx, found.id, RowLock::Update)? else { return Ok(None) };
     if let Some(hash) = new_password_hash {
-        users::set_password_hash(conn, account.id, hash)?;
+        users::set_password_hash(tx, account.id, hash)?;
     }
-    let ended = sessions::end(conn, SessionSet::OfUser(account.id), policy)?;
-    Ok(Some((account, ended)))
+    let ended = sessions::end(tx, SessionSet::OfUser(account.id), policy)?;
+    Ok(Some((account, ended.len())))
 }
 
 /// Makes `username` an admin: promotes the existing account (keeping its
 /// password; like any role change this ends their sessions), or creates it
-/// with `password_hash`. Returns the user, whether it was created, and the
-/// ended sessions; `None` when the account does not exist and no hash was
-/// given.
+/// with `password_hash`. Returns the user and whether it was created;
+/// `None` when the account does not exist and no hash was given.
 pub fn create_or_promote_admin(
-    conn: &mut DbConn,
+    tx: &mut Tx,
     username: &Username,
     password_hash: Option<&str>,
     policy: SessionPolicy,
-) -> Result<Option<(User, bool, Vec<SessionId>)>, DbError> {
-    match (users::find_credentials(conn, &username.key())?, password_hash) {
-        (Some((account, _)), _) if account.role == Role::Admin => Ok(Some((account, false, Vec::new()))),
+) -> Result<Option<(User, bool)>, DbError> {
+    match (users::find_credentials(tx, &username.key())?, password_hash) {
+        (Some((account, _)), _) if account.role == Role::Admin => Ok(Some((account, false))),
         (Some((account, _)), _) => {
-            users::set_role(conn, account.id, Role::Admin)?;
-            let ended = sessions::end(conn, SessionSet::OfUser(account.id), policy)?;
-            Ok(Some((User { role: Role::Admin, ..account }, false, ended)))
+            users::set_role(tx, account.id, Role::Admin)?;
+            sessions::end(tx, SessionSet::OfUser(account.id), policy)?;
+            Ok(Some((User { role: Role::Admin, ..account }, false)))
         }
-        (None, Some(hash)) => Ok(Some((users::insert(conn, username, hash, Role::Admin)?, true, Vec::new()))),
+        (None, Some(hash)) => Ok(Some((users::insert(tx, username, hash, Role::Admin)?, true))),
         (None, None) => Ok(None),
     }
 }
@@ -354,6 +279,6 @@ mod tests;
 
 pub use mfa_changes::{
     attempt_login, complete_login, confirm_enrolment, renew_recovery_codes, reset_mfa, reset_mfa_by_name,
-    turn_off_mfa, Attempt, MfaChange, SecondFactor,
+    turn_off_mfa, Attempt, NewLogin, SecondFactor,
 };
 pub use own::{change_password, delete_self, PasswordChange};

@@ -2,6 +2,8 @@
 //! what a caller can do about them.
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
+use crate::domain::Refusal;
+
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("unique constraint violated")]
@@ -30,6 +32,10 @@ pub enum DbError {
     /// Our bug: a row that does not parse, a query diesel cannot build.
     #[error("database error: {0}")]
     Other(String),
+    /// A rule checked inside the transaction said no; it rolled back. Not a
+    /// fault: the service answers it as the rule's refusal.
+    #[error("refused: {0}")]
+    Refused(#[from] Refusal),
 }
 
 /// The kinds of database fault, as the metrics label them.
@@ -45,7 +51,9 @@ impl DbError {
             Self::TimedOut(_) => 2,
             Self::Conflict(_) => 3,
             Self::Failed(_) => 4,
-            Self::UniqueViolation | Self::ForeignKeyViolation | Self::Other(_) => return None,
+            Self::UniqueViolation | Self::ForeignKeyViolation | Self::Other(_) | Self::Refused(_) => {
+                return None
+            }
         };
         Some(FAULT_KINDS[kind])
     }

@@ -24,6 +24,7 @@ mod sql;
 mod time;
 mod transaction;
 mod turns;
+mod tx;
 mod url;
 pub mod users;
 mod watch;
@@ -33,6 +34,7 @@ pub use error::{ConnectError, DbError};
 pub use pool::Db;
 pub use sql::ping;
 pub(crate) use sql::{execute, load, now, pg_only};
+pub use tx::{Committed, Mirror, Tx};
 pub use url::{Backend, DatabaseUrl, Pooler};
 
 /// A migrated SQLite database in a fresh temporary directory, for unit tests.

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use super::schema::{refresh_tokens, sessions};
 use super::time::UtcTime;
-use super::{now, revocations, DbConn, DbError};
+use super::{now, revocations, DbConn, DbError, Tx};
 use crate::domain::{Amr, ClientDetails, RefreshHash, SessionId, SessionInfo, SessionPolicy, UserId};
 
 /// Which sessions to end.
@@ -22,14 +22,11 @@ pub enum SessionSet<'a> {
 }
 
 /// Ends the live sessions selected and records their revocation, in the
-/// caller's transaction; returns the ids it ended. Ending an ended session
-/// is a no-op.
-pub fn end(
-    conn: &mut DbConn,
-    which: SessionSet<'_>,
-    policy: SessionPolicy,
-) -> Result<Vec<SessionId>, DbError> {
+/// caller's transaction, which hands them to the mirror after its commit;
+/// returns the ids it ended. Ending an ended session is a no-op.
+pub fn end(tx: &mut Tx, which: SessionSet<'_>, policy: SessionPolicy) -> Result<Vec<SessionId>, DbError> {
     let now = now();
+    let conn: &mut DbConn = tx;
     // A session past its absolute end may still have an access token out.
     let mut live = sessions::table
         .filter(sessions::ended_at.is_null())
@@ -59,6 +56,7 @@ pub fn end(
         .execute(conn)?;
     let ids: Vec<SessionId> = ids.into_iter().map(SessionId).collect();
     revocations::record(conn, &ids, now + policy.revoked_for)?;
+    tx.ended(&ids);
     Ok(ids)
 }
 

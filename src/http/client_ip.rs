@@ -10,7 +10,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use super::ApiError;
 use crate::domain::{user_agent_label, ClientDetails, ClientIp, TrustedProxies};
 use crate::metrics::Metrics;
-use crate::service::Limiter;
+use crate::service::{Limiter, ServiceError};
 
 /// The client's address: the TCP peer, or — only when the operator declared
 /// the proxies in front (`WARRANT_TRUST_PROXY`) — the address they recorded
@@ -70,7 +70,7 @@ impl FromRequest for Throttled {
         Box::pin(async move {
             let (Some(limiter), Some(addr)) = (limiter, ip.0) else { return Ok(Self(ip)) };
             let verdict = limiter.admit(addr).await.map_err(ApiError::from);
-            if let Err(ApiError::RateLimited { .. }) = verdict {
+            if let Err(ApiError::Service(ServiceError::RateLimited { .. })) = verdict {
                 if let Some(metrics) = metrics {
                     metrics.rate_limited.inc();
                 }

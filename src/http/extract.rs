@@ -10,7 +10,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use super::ApiError;
 use crate::auth::{AccessClaims, Revocations, Tokens};
 use crate::domain::{Actor, Role, UserId};
-use crate::service::Sessions;
+use crate::service::{ServiceError, Sessions};
 
 /// The authenticated caller, from a verified access token.
 #[derive(Debug, Clone)]
@@ -98,10 +98,10 @@ fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
     let claims = verify(req)?;
     let revocations = app_data::<Revocations>(req)?;
     if revocations.is_revoked(claims.session_id.as_str()) {
-        return Err(ApiError::TokenRevoked);
+        return Err(ServiceError::SessionEnded.into());
     }
     if !revocations.is_current() {
-        return Err(ApiError::Unavailable(super::error::NOT_SYNCED));
+        return Err(ServiceError::NotSynced.into());
     }
     Ok(AuthUser(claims))
 }
@@ -154,7 +154,7 @@ impl FromRequest for AdminUser {
             let user = user.await?;
             match user.0.role {
                 Role::Admin => Ok(AdminUser(user)),
-                Role::User => Err(ApiError::Forbidden("this route is for admins")),
+                Role::User => Err(ServiceError::Forbidden("this route is for admins").into()),
             }
         })
     }

@@ -66,7 +66,8 @@ fn resource(path: &'static str) -> Resource {
         .find(|(p, _)| *p == path)
         .map(|(_, allow)| *allow)
         .unwrap_or_else(|| panic!("route {path} is missing from http::ROUTES"));
-    web::resource(path).default_service(web::to(move || async move { ApiError::MethodNotAllowed { allow } }))
+    web::resource(path)
+        .default_service(web::to(move || async move { ApiError::MethodNotAllowed { allow: allow.into() } }))
 }
 
 /// Registers every route of the contract.

@@ -5,6 +5,7 @@ use actix_web::error::{JsonPayloadError, PathError, PayloadError, QueryPayloadEr
 use actix_web::{web, HttpRequest};
 
 use super::error::{ApiError, FieldError};
+use crate::service::ServiceError;
 
 /// Largest request body we read.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -68,7 +69,7 @@ pub fn json_config() -> web::JsonConfig {
         .error_handler(|err, _req: &HttpRequest| {
             match err {
                 JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
-                    ApiError::PayloadTooLarge
+                    ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES }
                 }
                 JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
                 // The body deadline's own message names the limit.
@@ -91,8 +92,9 @@ pub fn json_config() -> web::JsonConfig {
 
 /// Path parameters are ids: anything unparsable names no resource.
 pub fn path_config() -> web::PathConfig {
-    web::PathConfig::default()
-        .error_handler(|_err: PathError, _req| ApiError::NotFound("no such resource").into())
+    web::PathConfig::default().error_handler(|_err: PathError, _req| {
+        ApiError::from(ServiceError::NotFound("no such resource")).into()
+    })
 }
 
 /// Query strings that do not even decode are a 422 on the query as a whole.
@@ -104,5 +106,5 @@ pub fn query_config() -> web::QueryConfig {
 
 /// The answer for any path no route matches.
 pub async fn not_found() -> ApiError {
-    ApiError::NotFound("no route matches this path")
+    ServiceError::NotFound("no route matches this path").into()
 }

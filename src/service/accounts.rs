@@ -11,13 +11,38 @@ use crate::db::accounts::{CheckedPassword, Hold, NewSession, Refresh, Rotation, 
 use crate::db::sessions::SessionSet;
 use crate::db::{self, DbError};
 use crate::domain::{
-    Amr, ClientDetails, ClientIp, GuessSubject, Password, Role, SessionId, User, UserId, Username,
-    MFA_TOKEN_TTL,
+    Amr, ClientDetails, ClientIp, GuessSubject, Password, RefreshHash, Role, SessionId, User, UserId,
+    Username, MFA_TOKEN_TTL,
 };
 use crate::metrics::Metrics;
 use crate::telemetry::AUDIT;
 
 use super::{Guesser, Guesses, ServiceError, Sessions};
+
+/// What a correct password gets.
+pub enum Login {
+    Started(TokenPair),
+    /// TOTP is on: the login waits for a code under this token (single
+    /// use, 5 minutes) at `log_in_with_code`.
+    SecondFactorDue {
+        mfa_token: String,
+    },
+}
+
+/// The ids a new session is stored under, made before its transaction: a
+/// rerun after a conflict stores the same ones.
+struct NewTokens {
+    session: SessionId,
+    refresh_token: String,
+    refresh_hash: RefreshHash,
+}
+
+impl NewTokens {
+    fn generate() -> Self {
+        let (refresh_token, refresh_hash) = new_refresh_token();
+        Self { session: SessionId(random_token(16)), refresh_token, refresh_hash }
+    }
+}
 
 /// A session's token pair, as signup, login and refresh answer it.
 pub struct TokenPair {
@@ -81,24 +106,27 @@ impl Accounts {
                 DbError::UniqueViolation => ServiceError::UsernameTaken,
                 other => other.into(),
             })?;
-        let pair = self.start(user.id, hash, None, client, None).await?;
+        let Login::Started(pair) = self.start(user.id, hash, None, client, None).await? else {
+            // A new account has no second factor.
+            return Err(ServiceError::InvalidCredentials);
+        };
         tracing::info!(target: AUDIT, event = "signup", user_id = user.id.0, session_id = %pair.session, ip = %ip);
         Ok(pair)
     }
 
-    /// A new session — or, for an account with TOTP on, `MfaRequired` with
-    /// the token to complete the login with at `log_in_with_code`. An
-    /// unknown name, a name that breaks the rules and a wrong password all
-    /// cost one argon2 verify and get the same answer, TOTP or not. Each
-    /// guess spends the name's password budget (see `Guesses`); once it is
-    /// spent, only networks the account logs in from get a verify.
+    /// A new session — or, for an account with TOTP on, the token to
+    /// complete the login with at `log_in_with_code`. An unknown name, a
+    /// name that breaks the rules and a wrong password all cost one argon2
+    /// verify and get the same answer, TOTP or not. Each guess spends the
+    /// name's password budget (see `Guesses`); once it is spent, only
+    /// networks the account logs in from get a verify.
     pub async fn log_in(
         &self,
         username: &str,
         password: String,
         ip: ClientIp,
         client: ClientDetails,
-    ) -> Result<TokenPair, ServiceError> {
+    ) -> Result<Login, ServiceError> {
         let found = match Username::parse(username) {
             Ok(name) => {
                 self.sessions.db().read(move |conn| db::users::find_credentials(conn, &name.key())).await?
@@ -110,35 +138,34 @@ impl Accounts {
         let guesser = Guesser { account: user, network: client.network.as_deref(), ip };
         self.guesses.charge(&guessed, guesser).await?;
         let verdict = self.hasher.verify(password, hash.clone()).await?;
-        match (user.zip(hash), verdict) {
-            (Some((user, hash)), Verdict::Match { renewed }) => {
-                let started = self.start(user, hash, renewed, client, Some(guessed)).await;
-                if let Err(ServiceError::MfaRequired(_)) = &started {
-                    self.metrics.logins.with_label_values(&["mfa_required"]).inc();
-                    tracing::info!(target: AUDIT, event = "login_mfa_required", user_id = user.0, ip = %ip);
-                }
-                let pair = started?;
+        let (Some((user, hash)), Verdict::Match { renewed }) = (user.zip(hash), verdict) else {
+            self.metrics.logins.with_label_values(&["failed"]).inc();
+            // The account's id when the name exists (guessing at one account
+            // shows up), never the name typed: people type passwords there.
+            tracing::info!(target: AUDIT, event = "login_failed", user_id = user.map(|u| u.0), ip = %ip);
+            return Err(ServiceError::InvalidCredentials);
+        };
+        let login = self.start(user, hash, renewed, client, Some(guessed)).await?;
+        match &login {
+            Login::Started(pair) => {
                 self.metrics.logins.with_label_values(&["ok"]).inc();
                 tracing::info!(target: AUDIT, event = "login", user_id = user.0, session_id = %pair.session, ip = %ip);
-                Ok(pair)
             }
-            _ => {
-                self.metrics.logins.with_label_values(&["failed"]).inc();
-                // The account's id when the name exists (guessing at one
-                // account shows up), never the name typed: people type
-                // passwords there.
-                tracing::info!(target: AUDIT, event = "login_failed", user_id = user.map(|u| u.0), ip = %ip);
-                Err(ServiceError::InvalidCredentials)
+            Login::SecondFactorDue { .. } => {
+                self.metrics.logins.with_label_values(&["mfa_required"]).inc();
+                tracing::info!(target: AUDIT, event = "login_mfa_required", user_id = user.0, ip = %ip);
             }
         }
+        Ok(login)
     }
 
     /// Starts a session for the account whose password was checked against
     /// `hash` (storing `renewed` in its place, if given), issued for the
-    /// account as it is when the session starts. Sessions it ends to keep
-    /// the user within the cap are revoked with it. An account with TOTP on
-    /// gets no session: `MfaRequired`, with the token its login waits under.
-    /// The password's charge to `guessed` is refunded.
+    /// account as it is when the session starts; sessions beyond the cap
+    /// end with it. An account with TOTP on gets no session but the token
+    /// its login waits under. The password's charge to `guessed` is
+    /// refunded. `InvalidCredentials` when the account was deleted, or its
+    /// password replaced, since the check.
     async fn start(
         &self,
         user: UserId,
@@ -146,14 +173,13 @@ impl Accounts {
         renewed: Option<String>,
         client: ClientDetails,
         guessed: Option<GuessSubject>,
-    ) -> Result<TokenPair, ServiceError> {
-        let session = SessionId(random_token(16));
-        let (refresh_token, refresh_hash) = new_refresh_token();
+    ) -> Result<Login, ServiceError> {
+        let new = NewTokens::generate();
         let (mfa_token, mfa_hash) = new_mfa_token();
-        let sid = session.clone();
+        let (sid, refresh_hash) = (new.session.clone(), new.refresh_hash.clone());
         let started = self
             .sessions
-            .ending(Some(user), move |conn, policy| {
+            .write(Some(user), move |tx, policy| {
                 let password = CheckedPassword { hash: &hash, renewed: renewed.as_deref() };
                 let new = NewSession {
                     id: &sid,
@@ -165,18 +191,20 @@ impl Accounts {
                     guessed: guessed.as_ref(),
                 };
                 let hold = Hold { token_hash: &mfa_hash, expires_at: db::now() + MFA_TOKEN_TTL };
-                Ok(db::accounts::start_session(conn, new, Some(hold), policy)?.and_ended())
+                db::accounts::start_session(tx, new, Some(hold), policy)
             })
             .await?;
-        match started {
-            Start::Started(started) => {
-                self.sessions.started(&session, started.user.id);
-                self.pair(started.user, session, refresh_token, Amr::Password)
-            }
-            Start::SecondFactorDue => Err(ServiceError::MfaRequired(mfa_token)),
-            // The account was deleted, or its password replaced, since the check.
-            Start::Gone => Err(ServiceError::InvalidCredentials),
-        }
+        Ok(match started {
+            Start::Started(account) => Login::Started(self.begin(account, new, Amr::Password)?),
+            Start::SecondFactorDue => Login::SecondFactorDue { mfa_token },
+        })
+    }
+
+    /// The pair of a session that just started (stored with `new`'s ids):
+    /// known here from now on, so its tokens are honoured without a lookup.
+    fn begin(&self, user: User, new: NewTokens, amr: Amr) -> Result<TokenPair, ServiceError> {
+        self.sessions.started(&new.session, user.id);
+        self.pair(user, new.session, new.refresh_token, amr)
     }
 
     /// Trades a live refresh token for a new pair. A token that was already
@@ -188,14 +216,9 @@ impl Accounts {
         let presented = hash_refresh_token(presented);
         let outcome = self
             .sessions
-            .ending(None, move |conn, policy| {
+            .write(None, move |tx, policy| {
                 let rotation = Rotation { presented: &presented, successor: &successor_hash };
-                Ok(match db::accounts::rotate(conn, rotation, policy)? {
-                    Refresh::Reused { user, ended } => {
-                        (Refresh::Reused { user, ended: ended.clone() }, ended)
-                    }
-                    other => (other, Vec::new()),
-                })
+                db::accounts::rotate(tx, rotation, policy)
             })
             .await?;
         let result = match &outcome {
@@ -231,16 +254,15 @@ impl Accounts {
         let access = self.tokens.verify(token).ok();
         let ended = self
             .sessions
-            .ending(access.as_ref().map(|claims| claims.user_id), move |conn, policy| {
+            .write(access.as_ref().map(|claims| claims.user_id), move |tx, policy| {
                 let session = match &access {
                     Some(claims) => Some(claims.session_id.clone()),
-                    None => db::sessions::owner_of_token(conn, &refresh)?.map(|(session, _)| session),
+                    None => db::sessions::owner_of_token(tx, &refresh)?.map(|(session, _)| session),
                 };
-                let ended = match &session {
-                    Some(session) => db::sessions::end(conn, SessionSet::One(session), policy)?,
-                    None => Vec::new(),
-                };
-                Ok((ended.clone(), ended))
+                match &session {
+                    Some(session) => db::sessions::end(tx, SessionSet::One(session), policy),
+                    None => Ok(Vec::new()),
+                }
             })
             .await?;
         if !ended.is_empty() {
@@ -266,8 +288,7 @@ impl Accounts {
         refresh_token: String,
         amr: Amr,
     ) -> Result<TokenPair, ServiceError> {
-        let access =
-            self.tokens.issue(&user, &session, amr).map_err(|e| ServiceError::Signing(e.to_string()))?;
+        let access = self.tokens.issue(&user, &session, amr).map_err(ServiceError::Signing)?;
         Ok(TokenPair { access, refresh_token, user, session })
     }
 }

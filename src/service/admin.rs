@@ -1,6 +1,5 @@
 //! What admins do: list accounts, change a role, delete an account — and,
 //! from the command line, make the first admin.
-use crate::db::accounts::AdminChange;
 use crate::db::{self, DbError};
 use crate::domain::{Actor, GuessSubject, Role, User, UserId, Username};
 use crate::telemetry::AUDIT;
@@ -10,17 +9,6 @@ use super::{ServiceError, Sessions};
 #[derive(Clone)]
 pub struct Admin {
     sessions: Sessions,
-}
-
-/// The outcome of an admin change as the caller sees it.
-fn done<T>(change: AdminChange<T>) -> Result<T, ServiceError> {
-    match change {
-        AdminChange::Done(value) => Ok(value),
-        AdminChange::NotFound => Err(ServiceError::NotFound("no such user")),
-        AdminChange::LastAdmin => Err(ServiceError::LastAdmin),
-        // Demoted or deleted (on any instance) after this token was issued.
-        AdminChange::NoLongerAdmin => Err(ServiceError::SessionEnded),
-    }
 }
 
 impl Admin {
@@ -42,14 +30,10 @@ impl Admin {
     pub async fn set_role(&self, by: Actor, user: UserId, role: Role) -> Result<User, ServiceError> {
         let (changed, ended) = self
             .sessions
-            .ending(Some(user), move |conn, policy| {
-                Ok(db::accounts::set_role(conn, by, user, role, policy)?.and_ended())
-            })
-            .await
-            .map_err(ServiceError::from)
-            .and_then(done)?;
+            .write(Some(user), move |tx, policy| db::accounts::set_role(tx, by, user, role, policy))
+            .await?;
         tracing::info!(target: AUDIT, event = "role_changed", user_id = user.0, by = by.user_id.0, role = %role,
-            sessions_ended = ended.len());
+            sessions_ended = ended);
         Ok(changed)
     }
 
@@ -57,14 +41,10 @@ impl Admin {
     pub async fn delete_user(&self, by: Actor, user: UserId) -> Result<(), ServiceError> {
         let ended = self
             .sessions
-            .ending(Some(user), move |conn, policy| {
-                Ok(db::accounts::delete_user(conn, by, user, policy)?.and_ended())
-            })
-            .await
-            .map_err(ServiceError::from)
-            .and_then(done)?;
+            .write(Some(user), move |tx, policy| db::accounts::delete_user(tx, by, user, policy))
+            .await?;
         tracing::info!(target: AUDIT, event = "user_deleted", user_id = user.0, by = by.user_id.0,
-            sessions_ended = ended.len());
+            sessions_ended = ended);
         Ok(())
     }
 
@@ -77,23 +57,15 @@ impl Admin {
         username: &Username,
         password_hash: Option<&str>,
     ) -> Result<Option<(User, bool)>, DbError> {
-        self.sessions.ending_blocking(|conn, policy| {
-            Ok(match db::accounts::create_or_promote_admin(conn, username, password_hash, policy)? {
-                Some((user, created, ended)) => (Some((user, created)), ended),
-                None => (None, Vec::new()),
-            })
+        self.sessions.write_blocking(|tx, policy| {
+            db::accounts::create_or_promote_admin(tx, username, password_hash, policy)
         })
     }
 
     /// Turns `user`'s TOTP off, as admin `by` (a lost device).
     pub async fn reset_mfa(&self, by: Actor, user: UserId) -> Result<(), ServiceError> {
-        let was_on = self
-            .sessions
-            .db()
-            .write_for(user, move |conn| db::accounts::reset_mfa(conn, by, user))
-            .await
-            .map_err(ServiceError::from)
-            .and_then(done)?;
+        let was_on =
+            self.sessions.db().write_for(user, move |conn| db::accounts::reset_mfa(conn, by, user)).await?;
         tracing::info!(target: AUDIT, event = "mfa_reset", user_id = user.0, by = by.user_id.0, was_on);
         Ok(())
     }

@@ -1,8 +1,10 @@
-//! Why a use case did not happen, in the service's terms; the HTTP edge maps
-//! each to the contract's status and code.
+//! Why a use case did not happen, in the service's terms. Each variant's
+//! message is the `detail` a client reads (faults apart, whose causes are
+//! only logged); the HTTP edge gives each its status and code in one table.
 use crate::auth::mfa::UnknownMfaKey;
 use crate::auth::HashError;
 use crate::db::DbError;
+use crate::domain::Refusal;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -33,24 +35,69 @@ pub enum ServiceError {
     #[error("this instance is shutting down")]
     ShuttingDown,
     /// This instance cannot read which sessions have ended.
-    #[error("revocations not synced within a second")]
+    #[error("this instance cannot read which sessions have ended; retry shortly")]
     NotSynced,
-    /// The password was right; the login waits for a code under this token.
-    #[error("this account needs a second factor: send a code to /login/mfa with the mfa_token")]
-    MfaRequired(String),
     #[error("the mfa_token is unknown, expired, used, or out of attempts; log in again")]
     InvalidMfaToken,
+    /// A wrong code where the code is the credential (the login's second
+    /// step): refused as a wrong password is.
+    #[error("{0}")]
+    LoginCodeRejected(&'static str),
+    /// A wrong code where a signed-in owner confirms a change with one.
     #[error("{0}")]
     InvalidCode(&'static str),
     #[error("two-factor login is already on")]
     MfaAlreadyEnabled,
     /// A TOTP secret sealed under a key this instance does not hold.
-    #[error(transparent)]
-    MfaKey(#[from] UnknownMfaKey),
-    #[error(transparent)]
-    Db(#[from] DbError),
-    #[error(transparent)]
-    Hash(#[from] HashError),
-    #[error("signing failed: {0}")]
-    Signing(String),
+    #[error("this instance cannot read two-factor secrets (its WARRANT_MFA_KEY); retry later")]
+    MfaKey(#[source] UnknownMfaKey),
+    #[error("the database failed")]
+    Db(#[source] DbError),
+    #[error("password hashing failed")]
+    Hash(#[source] HashError),
+    #[error("signing the token failed")]
+    Signing(#[source] jsonwebtoken::errors::Error),
+}
+
+/// The wrong code a signed-in owner gives, or one used already.
+pub(super) const WRONG_CODE: &str = "the code is wrong, or was used already";
+/// TOTP is off for the account.
+pub(super) const NOT_ON: ServiceError = ServiceError::NotFound("two-factor login is not on for this account");
+
+impl From<Refusal> for ServiceError {
+    /// A rule's refusal, as most use cases answer it; those that answer
+    /// one differently say so where they call.
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            // The password checked is no longer the account's.
+            Refusal::Stale => Self::InvalidCredentials,
+            Refusal::NoSuchUser => Self::NotFound("no such user"),
+            Refusal::LastAdmin => Self::LastAdmin,
+            // Demoted or deleted (on any instance) after this token was issued.
+            Refusal::NoLongerAdmin => Self::SessionEnded,
+            Refusal::CodeUsed => Self::InvalidCode(WRONG_CODE),
+            Refusal::SecondFactorOff => NOT_ON,
+        }
+    }
+}
+
+impl From<DbError> for ServiceError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Refused(refusal) => refusal.into(),
+            other => Self::Db(other),
+        }
+    }
+}
+
+impl From<HashError> for ServiceError {
+    fn from(e: HashError) -> Self {
+        Self::Hash(e)
+    }
+}
+
+impl From<UnknownMfaKey> for ServiceError {
+    fn from(e: UnknownMfaKey) -> Self {
+        Self::MfaKey(e)
+    }
 }

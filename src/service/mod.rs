@@ -10,7 +10,7 @@ mod posts;
 mod readiness;
 mod sessions;
 
-pub use accounts::{Accounts, AccountsParts, Enrolment, TokenPair};
+pub use accounts::{Accounts, AccountsParts, Enrolment, Login, TokenPair};
 pub use admin::Admin;
 pub use error::ServiceError;
 pub use guesses::{Guesser, Guesses};

@@ -1,12 +1,13 @@
 //! Where sessions end: in the database and in this instance's revocation
-//! mirror, together. Every write that can end a session (logout, refresh
-//! reuse, the session cap, a role change, a deletion, the command line) runs
-//! through [`Sessions::ending`], so none can forget the mirror.
+//! mirror, together. Ending a session takes a `db::Tx`, which only
+//! [`Sessions::write`] opens and applies to the mirror after its commit
+//! (logout, refresh reuse, the session cap, a role change, a deletion, the
+//! command line): none can forget the mirror.
 use std::sync::Arc;
 
 use crate::auth::{LiveSessions, Revocations};
 use crate::db::sessions::SessionSet;
-use crate::db::{self, Db, DbConn, DbError};
+use crate::db::{self, Db, DbError, Mirror, Tx};
 use crate::domain::{ClientIp, SessionId, SessionInfo, SessionPolicy, User, UserId};
 use crate::telemetry::AUDIT;
 
@@ -18,6 +19,13 @@ pub struct Sessions {
     revocations: Arc<Revocations>,
     live: Arc<LiveSessions>,
     policy: SessionPolicy,
+}
+
+/// The sessions a committed write ended reach this instance's mirror.
+impl Mirror for Sessions {
+    fn sessions_ended(&self, ended: &[SessionId]) {
+        self.revocations.add_local(ended, self.policy);
+    }
 }
 
 impl Sessions {
@@ -50,38 +58,36 @@ impl Sessions {
         }
     }
 
+    /// The database, for reads and for writes that end no session.
     pub fn db(&self) -> &Db {
         &self.db
     }
 
     /// Runs `write` as one transaction — on behalf of `account`, when known
-    /// (see `Db::write_for`) — and records every session it ended in this
-    /// instance's mirror: their tokens are refused here at once, and on
-    /// every other instance at its next sync.
-    pub async fn ending<T, F>(&self, account: Option<UserId>, mut write: F) -> Result<T, DbError>
+    /// (see `Db::write_for`) — in a [`Tx`], which records every session it
+    /// ends: once it committed, their tokens are refused here at once, and
+    /// on every other instance at its next sync.
+    pub async fn write<T, F>(&self, account: Option<UserId>, mut write: F) -> Result<T, DbError>
     where
-        F: FnMut(&mut DbConn, SessionPolicy) -> Result<(T, Vec<SessionId>), DbError> + Send + 'static,
+        F: FnMut(&mut Tx, SessionPolicy) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
         let policy = self.policy;
-        let write = move |conn: &mut DbConn| write(conn, policy);
-        let (value, ended) = match account {
-            Some(account) => self.db.write_for(account, write).await?,
-            None => self.db.write(write).await?,
+        let write = move |tx: &mut Tx| write(tx, policy);
+        let committed = match account {
+            Some(account) => self.db.write_tx_for(account, write).await?,
+            None => self.db.write_tx(write).await?,
         };
-        self.revocations.add_local(&ended, policy);
-        Ok(value)
+        Ok(committed.apply(self))
     }
 
-    /// [`Sessions::ending`] on the current thread, for the command line.
-    pub fn ending_blocking<T>(
+    /// [`Sessions::write`] on the current thread, for the command line.
+    pub fn write_blocking<T>(
         &self,
-        mut write: impl FnMut(&mut DbConn, SessionPolicy) -> Result<(T, Vec<SessionId>), DbError>,
+        mut write: impl FnMut(&mut Tx, SessionPolicy) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
         let policy = self.policy;
-        let (value, ended) = self.db.write_blocking(|conn| write(conn, policy))?;
-        self.revocations.add_local(&ended, policy);
-        Ok(value)
+        Ok(self.db.write_tx_blocking(|tx| write(tx, policy))?.apply(self))
     }
 
     /// Whether this instance knows the session as ended.
@@ -105,10 +111,9 @@ impl Sessions {
         }
         let which = session.clone();
         let ended = self
-            .ending(Some(user), move |conn, policy| {
+            .write(Some(user), move |tx, policy| {
                 let set = if all { SessionSet::OfUser(user) } else { SessionSet::One(&which) };
-                let ended = db::sessions::end(conn, set, policy)?;
-                Ok((ended.len(), ended))
+                Ok(db::sessions::end(tx, set, policy)?.len())
             })
             .await?;
         tracing::info!(target: AUDIT, event = "logout", user_id = user.0, session_id = %session, all, ended, ip = %ip);
@@ -133,15 +138,14 @@ impl Sessions {
     ) -> Result<(), ServiceError> {
         let which = id.clone();
         let (listed, ended) = self
-            .ending(Some(user), move |conn, policy| {
+            .write(Some(user), move |tx, policy| {
                 // One the list shows: a session idle past its refresh
                 // lapses from the list, though its last access token may
                 // still be out (it is ended all the same).
-                let listed = others || db::sessions::is_listed(conn, user, &which)?;
+                let listed = others || db::sessions::is_listed(tx, user, &which)?;
                 let set =
                     if others { SessionSet::OthersOf(user, &which) } else { SessionSet::OneOf(user, &which) };
-                let ended = db::sessions::end(conn, set, policy)?;
-                Ok(((listed, ended.len()), ended))
+                Ok((listed, db::sessions::end(tx, set, policy)?.len()))
             })
             .await?;
         if !listed || (ended == 0 && !others) {
@@ -159,12 +163,8 @@ impl Sessions {
         username_key: &str,
         new_password_hash: Option<&str>,
     ) -> Result<Option<(User, usize)>, DbError> {
-        let signed_out = self.ending_blocking(|conn, policy| {
-            let found = db::accounts::sign_out_everywhere(conn, username_key, new_password_hash, policy)?;
-            Ok(match found {
-                Some((user, ended)) => (Some((user, ended.len())), ended),
-                None => (None, Vec::new()),
-            })
+        let signed_out = self.write_blocking(|tx, policy| {
+            db::accounts::sign_out_everywhere(tx, username_key, new_password_hash, policy)
         })?;
         if let Some((user, ended)) = &signed_out {
             tracing::info!(target: AUDIT, event = "signed_out_everywhere", user_id = user.id.0,

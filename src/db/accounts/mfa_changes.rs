@@ -7,12 +7,11 @@ use super::super::guesses;
 use super::super::mfa::{self, ChallengeUse, Factor};
 use super::super::sessions::{self, SessionSet};
 use super::super::users::{self, RowLock};
-use super::super::{DbConn, DbError};
-use super::{
-    guard_last_admin, start_session, AdminChange, CheckedPassword, EndedSessions, NewSession, Start, Started,
-};
+use super::super::{DbConn, DbError, Tx};
+use super::{guard_admin_change, lock_unchanged, start_session, CheckedPassword, NewSession, Start};
 use crate::domain::{
-    Actor, Amr, Charge, ClientDetails, GuessSubject, RefreshHash, SessionId, SessionPolicy, User, UserId,
+    Actor, Amr, Charge, ClientDetails, GuessSubject, RefreshHash, Refusal, SessionId, SessionPolicy, User,
+    UserId,
 };
 
 /// A second factor whose code was right for the stored secret.
@@ -24,30 +23,17 @@ pub enum SecondFactor {
     RecoveryCode { hash: String },
 }
 
-/// What a two-factor change did.
-#[derive(Debug)]
-pub enum MfaChange<T> {
-    Done(T),
-    /// The code was used already (a TOTP step, a recovery code).
-    CodeUsed,
-    /// The account, its password or the waiting login changed since the
-    /// check, or is gone.
-    Gone,
-    /// Two-factor login is not on (or the enrolment expired).
-    Off,
-}
-
-/// Spends `factor`: `false` when it was used already. A code spent was
+/// Spends `factor` (`CodeUsed` when it was used already). A code spent was
 /// right: its charge to the account's second-factor budget is refunded.
-fn spend(conn: &mut DbConn, user: UserId, factor: &SecondFactor) -> Result<bool, DbError> {
+fn spend(conn: &mut DbConn, user: UserId, factor: &SecondFactor) -> Result<(), DbError> {
     let spent = match factor {
         SecondFactor::Totp { step } => mfa::advance_step(conn, user, *step)?,
         SecondFactor::RecoveryCode { hash } => mfa::use_recovery_code(conn, user, hash)?,
     };
-    if spent {
-        guesses::refund(conn, &GuessSubject::second_factor_of(user))?;
+    if !spent {
+        return Err(Refusal::CodeUsed.into());
     }
-    Ok(spent)
+    guesses::refund(conn, &GuessSubject::second_factor_of(user))
 }
 
 /// A code about to be checked for a waiting login.
@@ -76,92 +62,87 @@ pub fn attempt_login(conn: &mut DbConn, token_hash: &str) -> Result<Option<Attem
 }
 
 /// Ends the waiting login `token_hash` with its second factor: a session
-/// whose tokens say `["pwd", "otp"]`. `Gone` when the login expired, was
-/// completed meanwhile, or the password changed since it was checked.
+/// whose tokens say `["pwd", "otp"]`, for the account as it is now. `Stale`
+/// when the login expired, was completed meanwhile, or the password changed
+/// since it was checked.
 pub fn complete_login(
-    conn: &mut DbConn,
+    tx: &mut Tx,
     token_hash: &str,
     factor: &SecondFactor,
-    id: &SessionId,
-    first_token: &RefreshHash,
-    client: &ClientDetails,
+    new: NewLogin<'_>,
     policy: SessionPolicy,
-) -> Result<MfaChange<Started>, DbError> {
-    let Some(waiting) = mfa::challenge(conn, token_hash, ChallengeUse::Complete)? else {
-        return Ok(MfaChange::Gone);
-    };
+) -> Result<User, DbError> {
+    let waiting = mfa::challenge(tx, token_hash, ChallengeUse::Complete)?.ok_or(Refusal::Stale)?;
     let user = waiting.user;
-    let Some(hash) = users::password_hash(conn, user)?.filter(|hash| waiting.checked(hash)) else {
-        return Ok(MfaChange::Gone);
-    };
-    if !spend(conn, user, factor)? {
-        return Ok(MfaChange::CodeUsed);
-    }
-    mfa::end_challenge(conn, token_hash)?;
+    let hash = users::password_hash(tx, user)?.filter(|hash| waiting.checked(hash)).ok_or(Refusal::Stale)?;
+    spend(tx, user, factor)?;
+    mfa::end_challenge(tx, token_hash)?;
     let password = CheckedPassword { hash: &hash, renewed: None };
+    let NewLogin { id, first_token, client } = new;
     let new = NewSession { id, user, password, first_token, client, amr: Amr::PasswordAndOtp, guessed: None };
-    Ok(match start_session(conn, new, None, policy)? {
-        Start::Started(started) => MfaChange::Done(started),
-        Start::SecondFactorDue | Start::Gone => MfaChange::Gone,
-    })
+    match start_session(tx, new, None, policy)? {
+        Start::Started(account) => Ok(account),
+        Start::SecondFactorDue => Err(Refusal::Stale.into()),
+    }
+}
+
+/// The session a completed second factor starts.
+#[derive(Debug, Clone, Copy)]
+pub struct NewLogin<'a> {
+    pub id: &'a SessionId,
+    pub first_token: &'a RefreshHash,
+    pub client: &'a ClientDetails,
 }
 
 /// Turns the pending enrolment on with the code of `step`, with a first
 /// set of recovery codes, and ends every other session of the user (one
-/// stolen before would otherwise outlive the second factor). `Off` when
-/// there is no enrolment (any more). Returns the ended sessions.
+/// stolen before would otherwise outlive the second factor): how many.
+/// `SecondFactorOff` when there is no enrolment (any more), `Stale` when
+/// the account is gone.
 pub fn confirm_enrolment(
-    conn: &mut DbConn,
+    tx: &mut Tx,
     user: UserId,
     keep: &SessionId,
     step: i64,
     recovery_hashes: &[String],
     policy: SessionPolicy,
-) -> Result<MfaChange<Vec<SessionId>>, DbError> {
-    if users::lock(conn, user, RowLock::Update)?.is_none() {
-        return Ok(MfaChange::Gone);
+) -> Result<usize, DbError> {
+    users::lock(tx, user, RowLock::Update)?.ok_or(Refusal::Stale)?;
+    if !mfa::confirm(tx, user, step)? {
+        return Err(Refusal::SecondFactorOff.into());
     }
-    if !mfa::confirm(conn, user, step)? {
-        return Ok(MfaChange::Off);
-    }
-    mfa::replace_recovery_codes(conn, user, recovery_hashes)?;
-    Ok(MfaChange::Done(sessions::end(conn, SessionSet::OthersOf(user, keep), policy)?))
+    mfa::replace_recovery_codes(tx, user, recovery_hashes)?;
+    Ok(sessions::end(tx, SessionSet::OthersOf(user, keep), policy)?.len())
 }
 
-/// Locks the account and checks that its password is still `checked_hash`
-/// and TOTP is on.
-fn guard_own(conn: &mut DbConn, user: UserId, checked_hash: &str) -> Result<MfaChange<()>, DbError> {
-    if users::lock(conn, user, RowLock::Update)?.is_none()
-        || users::password_hash(conn, user)?.as_deref() != Some(checked_hash)
-    {
-        return Ok(MfaChange::Gone);
-    }
+/// Locks the account, checks that its password is still `checked_hash`
+/// and TOTP is on, and spends `factor`.
+fn guard_own(
+    conn: &mut DbConn,
+    user: UserId,
+    checked_hash: &str,
+    factor: &SecondFactor,
+) -> Result<(), DbError> {
+    lock_unchanged(conn, user, checked_hash)?;
     if mfa::factor(conn, user, true)?.is_none() {
-        return Ok(MfaChange::Off);
+        return Err(Refusal::SecondFactorOff.into());
     }
-    Ok(MfaChange::Done(()))
+    spend(conn, user, factor)
 }
 
 /// Turns TOTP off at the user's request (password and a code checked) and
-/// ends every other session of theirs. Returns the ended sessions.
+/// ends every other session of theirs: how many.
 pub fn turn_off_mfa(
-    conn: &mut DbConn,
+    tx: &mut Tx,
     user: UserId,
     keep: &SessionId,
     checked_hash: &str,
     factor: &SecondFactor,
     policy: SessionPolicy,
-) -> Result<MfaChange<Vec<SessionId>>, DbError> {
-    if let refused @ (MfaChange::CodeUsed | MfaChange::Gone | MfaChange::Off) =
-        guard_own(conn, user, checked_hash)?
-    {
-        return Ok(refused.refused());
-    }
-    if !spend(conn, user, factor)? {
-        return Ok(MfaChange::CodeUsed);
-    }
-    mfa::remove(conn, user)?;
-    Ok(MfaChange::Done(sessions::end(conn, SessionSet::OthersOf(user, keep), policy)?))
+) -> Result<usize, DbError> {
+    guard_own(tx, user, checked_hash, factor)?;
+    mfa::remove(tx, user)?;
+    Ok(sessions::end(tx, SessionSet::OthersOf(user, keep), policy)?.len())
 }
 
 /// Replaces the user's recovery codes (password and a code checked).
@@ -171,20 +152,15 @@ pub fn renew_recovery_codes(
     checked_hash: &str,
     factor: &SecondFactor,
     hashes: &[String],
-) -> Result<MfaChange<()>, DbError> {
-    let guarded = guard_own(conn, user, checked_hash)?;
-    if let MfaChange::Done(()) = guarded {
-        if !spend(conn, user, factor)? {
-            return Ok(MfaChange::CodeUsed);
-        }
-        mfa::replace_recovery_codes(conn, user, hashes)?;
-    }
-    Ok(guarded)
+) -> Result<(), DbError> {
+    guard_own(conn, user, checked_hash, factor)?;
+    mfa::replace_recovery_codes(conn, user, hashes)
 }
 
 /// Turns `user`'s TOTP off, as admin `by` (a lost device). Whether it was on.
-pub fn reset_mfa(conn: &mut DbConn, by: Actor, user: UserId) -> Result<AdminChange<bool>, DbError> {
-    guard_last_admin(conn, by, user, true)?.try_map(|_| mfa::remove(conn, user))
+pub fn reset_mfa(conn: &mut DbConn, by: Actor, user: UserId) -> Result<bool, DbError> {
+    guard_admin_change(conn, by, user, true)?;
+    mfa::remove(conn, user)
 }
 
 /// Turns the TOTP of the account named `username_key` off, from the
@@ -195,27 +171,4 @@ pub fn reset_mfa_by_name(conn: &mut DbConn, username_key: &str) -> Result<Option
     let Some(account) = users::lock(conn, found.id, RowLock::Update)? else { return Ok(None) };
     let was_on = mfa::remove(conn, account.id)?;
     Ok(Some((account, was_on)))
-}
-
-impl<T: EndedSessions> MfaChange<T> {
-    /// The change, and beside it the sessions it ended (none unless done),
-    /// as `Sessions::ending` takes them.
-    pub fn and_ended(self) -> (Self, Vec<SessionId>) {
-        let ended = match &self {
-            MfaChange::Done(value) => value.ended().to_vec(),
-            _ => Vec::new(),
-        };
-        (self, ended)
-    }
-}
-
-impl MfaChange<()> {
-    /// A refusal, as any other change's outcome.
-    fn refused<T>(self) -> MfaChange<T> {
-        match self {
-            MfaChange::Done(()) | MfaChange::Gone => MfaChange::Gone,
-            MfaChange::CodeUsed => MfaChange::CodeUsed,
-            MfaChange::Off => MfaChange::Off,
-        }
-    }
 }

@@ -1,9 +1,9 @@
 //! Changes the account's owner makes: a new password, or no account.
 use super::super::sessions::{self, SessionSet};
-use super::super::users::{self, RowLock};
-use super::super::{DbConn, DbError};
-use super::AdminChange;
-use crate::domain::{Role, SessionId, SessionPolicy, UserId};
+use super::super::users;
+use super::super::{DbError, Tx};
+use super::{lock_unchanged, refuse_last_admin};
+use crate::domain::{SessionId, SessionPolicy, UserId};
 
 /// A password change: the hash the current password was checked against,
 /// and the new password's hash.
@@ -13,42 +13,34 @@ pub struct PasswordChange<'a> {
     pub new: &'a str,
 }
 
-/// Replaces the password of `user` (`None` when it was replaced, or the
+/// Replaces the password of `user` (`Stale` when it was replaced, or the
 /// account deleted, since the check) and ends every other session of the
-/// user: whoever knew the old password keeps nothing.
+/// user: whoever knew the old password keeps nothing. How many ended.
 pub fn change_password(
-    conn: &mut DbConn,
+    tx: &mut Tx,
     user: UserId,
     keep: &SessionId,
     change: PasswordChange<'_>,
     policy: SessionPolicy,
-) -> Result<Option<Vec<SessionId>>, DbError> {
-    let Some(_) = users::lock(conn, user, RowLock::Update)? else { return Ok(None) };
-    if users::password_hash(conn, user)?.as_deref() != Some(change.checked) {
-        return Ok(None);
-    }
-    users::set_password_hash(conn, user, change.new)?;
-    Ok(Some(sessions::end(conn, SessionSet::OthersOf(user, keep), policy)?))
+) -> Result<usize, DbError> {
+    lock_unchanged(tx, user, change.checked)?;
+    users::set_password_hash(tx, user, change.new)?;
+    Ok(sessions::end(tx, SessionSet::OthersOf(user, keep), policy)?.len())
 }
 
 /// Deletes `user` on their own request, whose password was checked against
-/// `checked_hash`: `NotFound` when it was replaced (or the account deleted)
-/// meanwhile, `LastAdmin` for the last admin. Returns the ended sessions.
+/// `checked_hash` (`Stale` when it was replaced, or the account deleted,
+/// meanwhile); never the last admin. How many sessions ended.
 pub fn delete_self(
-    conn: &mut DbConn,
+    tx: &mut Tx,
     user: UserId,
     checked_hash: &str,
     policy: SessionPolicy,
-) -> Result<AdminChange<Vec<SessionId>>, DbError> {
-    users::lock_admins(conn)?;
-    let Some(account) = users::lock(conn, user, RowLock::Update)? else { return Ok(AdminChange::NotFound) };
-    if users::password_hash(conn, user)?.as_deref() != Some(checked_hash) {
-        return Ok(AdminChange::NotFound);
-    }
-    if account.role == Role::Admin && users::count_admins(conn)? <= 1 {
-        return Ok(AdminChange::LastAdmin);
-    }
-    let ended = sessions::end(conn, SessionSet::OfUser(user), policy)?;
-    users::delete(conn, user)?;
-    Ok(AdminChange::Done(ended))
+) -> Result<usize, DbError> {
+    users::lock_admins(tx)?;
+    let account = lock_unchanged(tx, user, checked_hash)?;
+    refuse_last_admin(tx, &account, false)?;
+    let ended = sessions::end(tx, SessionSet::OfUser(user), policy)?;
+    users::delete(tx, user)?;
+    Ok(ended.len())
 }

@@ -9,7 +9,7 @@ use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{AuthUser, SessionToken};
 use crate::http::request::Validator;
 use crate::http::wire::{TokenResponse, UserResponse};
-use crate::service::{Accounts, Sessions};
+use crate::service::{Accounts, Login, Sessions};
 
 // Wire types keep plain optional strings: a wrong JSON type is a 400 from
 // the extractor, a missing field or a broken rule a 422 from us.
@@ -83,8 +83,10 @@ pub async fn login(
     let username = v.required("username", body.username, Ok);
     let password = v.required("password", body.password, Ok);
     let (username, password) = v.finish(username.zip(password))?;
-    let pair = accounts.log_in(&username, password, ip, client_details(&req, ip)).await?;
-    Ok(TokenResponse::respond(pair, HttpResponse::Ok()))
+    match accounts.log_in(&username, password, ip, client_details(&req, ip)).await? {
+        Login::Started(pair) => Ok(TokenResponse::respond(pair, HttpResponse::Ok())),
+        Login::SecondFactorDue { mfa_token } => Err(ApiError::MfaRequired { mfa_token }),
+    }
 }
 
 /// Trade a refresh token for a new token pair

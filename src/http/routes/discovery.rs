@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use crate::auth::{Tokens, JWKS_MAX_AGE_SECS};
 use crate::http::error::{ApiError, Problem};
+use crate::service::ServiceError;
 
 /// The issuer, when `WARRANT_ISSUER` is a URL (checked at startup; the
 /// discovery document is served only then), exactly as tokens carry it.
@@ -44,7 +45,7 @@ pub async fn openid_configuration(
     tokens: web::Data<Tokens>,
 ) -> Result<HttpResponse, ApiError> {
     let Some(issuer) = &issuer.0 else {
-        return Err(ApiError::NotFound("discovery needs WARRANT_ISSUER to be the service's URL"));
+        return Err(ServiceError::NotFound("discovery needs WARRANT_ISSUER to be the service's URL").into());
     };
     let base = issuer.trim_end_matches('/');
     let document = DiscoveryResponse {

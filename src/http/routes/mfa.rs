@@ -10,7 +10,7 @@ use crate::http::error::{ApiError, Problem};
 use crate::http::extract::AuthUser;
 use crate::http::request::Validator;
 use crate::http::wire::TokenResponse;
-use crate::service::{Accounts, Enrolment, ServiceError};
+use crate::service::{Accounts, Enrolment};
 
 #[derive(Deserialize, ToSchema)]
 pub struct PasswordRequest {
@@ -223,12 +223,6 @@ pub async fn login_mfa(
     let mfa_token = v.required("mfa_token", body.mfa_token, Ok);
     let code = v.required("code", body.code, Ok);
     let (mfa_token, code) = v.finish(mfa_token.zip(code))?;
-    let pair = accounts.log_in_with_code(&mfa_token, &code, ip, client_details(&req, ip)).await.map_err(
-        |e| match e {
-            // Here the code is the credential: 401, as a wrong password.
-            ServiceError::InvalidCode(detail) => ApiError::LoginCodeRejected(detail),
-            other => other.into(),
-        },
-    )?;
+    let pair = accounts.log_in_with_code(&mfa_token, &code, ip, client_details(&req, ip)).await?;
     Ok(TokenResponse::respond(pair, HttpResponse::Ok()))
 }

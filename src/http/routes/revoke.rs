@@ -60,7 +60,7 @@ pub async fn revoke(
     let body = payload
         .to_bytes_limited(MAX_BODY_BYTES)
         .await
-        .map_err(|_| ApiError::PayloadTooLarge)?
+        .map_err(|_| ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES })?
         // The body deadline's own message names the limit.
         .map_err(|e| ApiError::BadRequest(format!("could not read the body: {e}")))?;
     let mut v = Validator::default();

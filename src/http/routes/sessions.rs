@@ -8,7 +8,7 @@ use crate::domain::{ClientIp, SessionId, SessionInfo};
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::AuthUser;
 use crate::http::request::Validator;
-use crate::service::Sessions;
+use crate::service::{ServiceError, Sessions};
 
 /// A live session of the caller.
 #[derive(Serialize, ToSchema)]
@@ -83,7 +83,7 @@ pub async fn end_session(
     ip: ClientIp,
     sessions: web::Data<Sessions>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = SessionId::parse(&id).ok_or(ApiError::NotFound("no such session"))?;
+    let id = SessionId::parse(&id).ok_or(ServiceError::NotFound("no such session"))?;
     sessions.end_for(user.id(), id, false, ip).await?;
     Ok(HttpResponse::NoContent().finish())
 }

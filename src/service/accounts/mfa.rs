@@ -2,15 +2,15 @@
 //! codes, turning it off, and the resets for a lost device.
 use crate::auth::mfa::TotpSecret;
 use crate::auth::mfa::{hash_mfa_token, hash_recovery_code, is_recovery_code, new_recovery_codes, qr_svg};
-use crate::auth::{new_refresh_token, random_token};
-use crate::db;
-use crate::db::accounts::{Attempt, MfaChange, SecondFactor};
+use crate::db::accounts::{Attempt, NewLogin, SecondFactor};
 use crate::db::mfa::{Factor, Status};
-use crate::domain::{Amr, ClientDetails, ClientIp, GuessKind, GuessSubject, SessionId, UserId};
+use crate::db::{self, DbError};
+use crate::domain::{Amr, ClientDetails, ClientIp, GuessKind, GuessSubject, Refusal, SessionId, UserId};
+use crate::service::error::{NOT_ON, WRONG_CODE};
 use crate::service::{Guesser, ServiceError};
 use crate::telemetry::AUDIT;
 
-use super::{Accounts, TokenPair};
+use super::{Accounts, NewTokens, TokenPair};
 
 /// What an authenticator app needs, shown once at enrolment.
 pub struct Enrolment {
@@ -21,8 +21,14 @@ pub struct Enrolment {
     pub qr_svg: String,
 }
 
-const NOT_ON: ServiceError = ServiceError::NotFound("two-factor login is not on for this account");
-const WRONG_CODE: ServiceError = ServiceError::InvalidCode("the code is wrong, or was used already");
+/// At the login's second step the code is the credential: a wrong one is
+/// refused as a wrong password is.
+fn as_login(e: ServiceError) -> ServiceError {
+    match e {
+        ServiceError::InvalidCode(detail) => ServiceError::LoginCodeRejected(detail),
+        other => other,
+    }
+}
 
 fn unix_now() -> u64 {
     chrono::Utc::now().timestamp().max(0) as u64
@@ -74,25 +80,29 @@ impl Accounts {
                 )),
                 (Some(pending), None) => pending,
             };
-        let step =
-            self.mfa_key.open(user, &pending.sealed_secret)?.step_of(code, unix_now()).ok_or(WRONG_CODE)?;
+        let step = self
+            .mfa_key
+            .open(user, &pending.sealed_secret)?
+            .step_of(code, unix_now())
+            .ok_or(ServiceError::InvalidCode(WRONG_CODE))?;
         let (codes, hashes) = new_recovery_codes();
         let keep = session.clone();
-        let confirmed = self
+        let ended = self
             .sessions
-            .ending(Some(user), move |conn, policy| {
-                Ok(db::accounts::confirm_enrolment(conn, user, &keep, step, &hashes, policy)?.and_ended())
+            .write(Some(user), move |tx, policy| {
+                db::accounts::confirm_enrolment(tx, user, &keep, step, &hashes, policy)
             })
-            .await?;
-        match confirmed {
-            MfaChange::Done(ended) => {
-                tracing::info!(target: AUDIT, event = "mfa_enabled", user_id = user.0, session_id = %session,
-                    sessions_ended = ended.len(), ip = %ip);
-                Ok(codes)
-            }
-            MfaChange::Gone => Err(ServiceError::SessionEnded),
-            _ => Err(ServiceError::InvalidCode("the enrolment expired: start again with POST /me/mfa/totp")),
-        }
+            .await
+            .map_err(|e| match e {
+                DbError::Refused(Refusal::Stale) => ServiceError::SessionEnded,
+                DbError::Refused(Refusal::SecondFactorOff) => {
+                    ServiceError::InvalidCode("the enrolment expired: start again with POST /me/mfa/totp")
+                }
+                other => other.into(),
+            })?;
+        tracing::info!(target: AUDIT, event = "mfa_enabled", user_id = user.0, session_id = %session,
+            sessions_ended = ended, ip = %ip);
+        Ok(codes)
     }
 
     /// Whether TOTP is on, and how many recovery codes are left.
@@ -113,20 +123,14 @@ impl Accounts {
         let checked = self.check_password(user, password, ip).await?;
         let proof = self.recheck_code(user, code, ip).await?;
         let keep = session.clone();
-        let changed = self
+        let ended = self
             .sessions
-            .ending(Some(user), move |conn, policy| {
-                Ok(db::accounts::turn_off_mfa(conn, user, &keep, &checked, &proof, policy)?.and_ended())
+            .write(Some(user), move |tx, policy| {
+                db::accounts::turn_off_mfa(tx, user, &keep, &checked, &proof, policy)
             })
             .await?;
-        let ended = match changed {
-            MfaChange::Done(ended) => ended,
-            MfaChange::CodeUsed => return Err(WRONG_CODE),
-            MfaChange::Gone => return Err(ServiceError::InvalidCredentials),
-            MfaChange::Off => return Err(NOT_ON),
-        };
         tracing::info!(target: AUDIT, event = "mfa_disabled", user_id = user.0, session_id = %session,
-            sessions_ended = ended.len(), ip = %ip);
+            sessions_ended = ended, ip = %ip);
         Ok(())
     }
 
@@ -143,22 +147,14 @@ impl Accounts {
         let checked = self.check_password(user, password, ip).await?;
         let proof = self.recheck_code(user, code, ip).await?;
         let (codes, hashes) = new_recovery_codes();
-        let renewed = self
-            .sessions
+        self.sessions
             .db()
             .write_for(user, move |conn| {
                 db::accounts::renew_recovery_codes(conn, user, &checked, &proof, &hashes)
             })
             .await?;
-        match renewed {
-            MfaChange::Done(()) => {
-                tracing::info!(target: AUDIT, event = "mfa_recovery_codes_renewed", user_id = user.0, ip = %ip);
-                Ok(codes)
-            }
-            MfaChange::Off => Err(NOT_ON),
-            MfaChange::CodeUsed => Err(WRONG_CODE),
-            MfaChange::Gone => Err(ServiceError::InvalidCredentials),
-        }
+        tracing::info!(target: AUDIT, event = "mfa_recovery_codes_renewed", user_id = user.0, ip = %ip);
+        Ok(codes)
     }
 
     /// A code the signed-in owner gives again to confirm a change: charged
@@ -202,36 +198,26 @@ impl Accounts {
             tracing::info!(target: AUDIT, event = "login_mfa_failed", user_id = user.0, ip = %ip);
             reason
         };
-        let proof = self.check_code(user, &factor, code).map_err(failed)?;
-        let session = SessionId(random_token(16));
-        let (refresh_token, refresh_hash) = new_refresh_token();
-        let sid = session.clone();
+        let proof = self.check_code(user, &factor, code).map_err(|e| failed(as_login(e)))?;
+        let new = NewTokens::generate();
+        let (sid, refresh_hash) = (new.session.clone(), new.refresh_hash.clone());
         let recovery = matches!(proof, SecondFactor::RecoveryCode { .. });
-        let completed = self
+        let account = self
             .sessions
-            .ending(Some(user), move |conn, policy| {
-                let completed = db::accounts::complete_login(
-                    conn,
-                    &token_hash,
-                    &proof,
-                    &sid,
-                    &refresh_hash,
-                    &client,
-                    policy,
-                )?;
-                Ok(completed.and_ended())
+            .write(Some(user), move |tx, policy| {
+                let login = NewLogin { id: &sid, first_token: &refresh_hash, client: &client };
+                db::accounts::complete_login(tx, &token_hash, &proof, login, policy)
             })
-            .await?;
-        let started = match completed {
-            MfaChange::Done(started) => started,
-            MfaChange::CodeUsed => return Err(failed(WRONG_CODE)),
-            MfaChange::Gone | MfaChange::Off => return Err(ServiceError::InvalidMfaToken),
-        };
-        self.sessions.started(&session, user);
+            .await
+            .map_err(|e| match e {
+                DbError::Refused(Refusal::Stale) => ServiceError::InvalidMfaToken,
+                DbError::Refused(Refusal::CodeUsed) => failed(ServiceError::LoginCodeRejected(WRONG_CODE)),
+                other => other.into(),
+            })?;
         self.metrics.logins.with_label_values(&["ok"]).inc();
-        tracing::info!(target: AUDIT, event = "login", user_id = user.0, session_id = %session, amr = "pwd otp",
-            recovery_code = recovery, ip = %ip);
-        self.pair(started.user, session, refresh_token, Amr::PasswordAndOtp)
+        tracing::info!(target: AUDIT, event = "login", user_id = user.0, session_id = %new.session,
+            amr = "pwd otp", recovery_code = recovery, ip = %ip);
+        self.begin(account, new, Amr::PasswordAndOtp)
     }
 
     /// Which factor `code` is, checked against the stored secret (a
@@ -243,7 +229,7 @@ impl Accounts {
         let secret = self.mfa_key.open(user, &factor.sealed_secret)?;
         match secret.step_of(code, unix_now()) {
             Some(step) if step > factor.last_step => Ok(SecondFactor::Totp { step }),
-            _ => Err(WRONG_CODE),
+            _ => Err(ServiceError::InvalidCode(WRONG_CODE)),
         }
     }
 }

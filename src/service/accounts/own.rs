@@ -1,7 +1,7 @@
 //! The caller's own account: a new password, or no account.
 use crate::auth::Verdict;
 use crate::db;
-use crate::db::accounts::{AdminChange, PasswordChange};
+use crate::db::accounts::PasswordChange;
 use crate::domain::{ClientIp, GuessSubject, Password, SessionId, UserId};
 use crate::service::{Guesser, ServiceError};
 use crate::telemetry::AUDIT;
@@ -52,18 +52,17 @@ impl Accounts {
         let checked = self.check_password(user, current, ip).await?;
         let new_hash = self.hasher.hash(new).await?;
         let keep = session.clone();
+        // Refused (`InvalidCredentials`) when the password was changed by
+        // someone else since the check.
         let ended = self
             .sessions
-            .ending(Some(user), move |conn, policy| {
+            .write(Some(user), move |tx, policy| {
                 let change = PasswordChange { checked: &checked, new: &new_hash };
-                let ended = db::accounts::change_password(conn, user, &keep, change, policy)?;
-                Ok((ended.clone(), ended.unwrap_or_default()))
+                db::accounts::change_password(tx, user, &keep, change, policy)
             })
-            .await?
-            // The password was changed by someone else since the check.
-            .ok_or(ServiceError::InvalidCredentials)?;
+            .await?;
         tracing::info!(target: AUDIT, event = "password_changed", user_id = user.0, session_id = %session,
-            sessions_ended = ended.len(), ip = %ip);
+            sessions_ended = ended, ip = %ip);
         Ok(())
     }
 
@@ -73,18 +72,9 @@ impl Accounts {
         let checked = self.check_password(user, password, ip).await?;
         let ended = self
             .sessions
-            .ending(Some(user), move |conn, policy| {
-                Ok(db::accounts::delete_self(conn, user, &checked, policy)?.and_ended())
-            })
+            .write(Some(user), move |tx, policy| db::accounts::delete_self(tx, user, &checked, policy))
             .await?;
-        let ended = match ended {
-            AdminChange::Done(ended) => ended,
-            AdminChange::LastAdmin => return Err(ServiceError::LastAdmin),
-            AdminChange::NotFound | AdminChange::NoLongerAdmin => {
-                return Err(ServiceError::InvalidCredentials)
-            }
-        };
-        tracing::info!(target: AUDIT, event = "account_deleted", user_id = user.0, sessions_ended = ended.len(), ip = %ip);
+        tracing::info!(target: AUDIT, event = "account_deleted", user_id = user.0, sessions_ended = ended, ip = %ip);
         Ok(())
     }
 }
