@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::routes::{accounts, admin, discovery, health, me, mfa, posts, revoke, sessions};
+use super::routes::Paths;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,16 +15,6 @@ use super::routes::{accounts, admin, discovery, health, me, mfa, posts, revoke, 
             (`application/problem+json`) with a stable `code`; access tokens are EdDSA (or HS256) JWTs \
             verifiable with `/.well-known/jwks.json`.",
         license(name = "MIT")
-    ),
-    paths(
-        accounts::signup, accounts::login, mfa::login_mfa, accounts::refresh, accounts::logout, revoke::revoke, accounts::check_session,
-        me::change_password, me::delete_me,
-        mfa::mfa_status, mfa::enrol_totp, mfa::confirm_totp, mfa::turn_off_totp, mfa::renew_recovery_codes,
-        sessions::list_sessions, sessions::end_session, sessions::end_other_sessions,
-        posts::list_posts, posts::create_post, posts::get_post, posts::update_post, posts::delete_post,
-        admin::list_users, admin::update_user_role, admin::delete_user, admin::reset_user_mfa,
-        health::jwks, health::healthz, health::readyz,
-        discovery::openid_configuration, discovery::oauth_authorization_server,
     ),
     components(schemas(super::error::FieldError), responses(super::error::Problem)),
     modifiers(&Operations),
@@ -38,12 +28,14 @@ use super::routes::{accounts, admin, discovery, health, me, mfa, posts, revoke, 
 )]
 pub struct ApiDoc;
 
-/// The bearer scheme, the routes served by middleware rather than handlers,
-/// and the 503 every database-backed route can answer.
+/// Every route's operation (from `routes::declare!`), the bearer scheme,
+/// the routes served by middleware rather than handlers, and the 503 every
+/// database-backed route can answer.
 struct Operations;
 
 impl Modify for Operations {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        openapi.merge(Paths::openapi());
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",

@@ -1,5 +1,5 @@
 //! Signup, login, refresh, logout and the caller's own account.
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -43,10 +43,11 @@ pub struct LogoutQuery {
 /// Create an account and its first session
 ///
 /// The account's role is always `user`.
-#[utoipa::path(post, path = "/signup", tag = "accounts", request_body = CredentialsRequest,
+#[utoipa::path(tag = "accounts", request_body = CredentialsRequest,
     responses((status = 201, description = "Account created; first token pair", body = TokenResponse),
         (status = 400, response = Problem), (status = 413, response = Problem), (status = 415, response = Problem),
         (status = 422, response = Problem), (status = 429, response = Problem)))]
+#[post("/signup")]
 pub async fn signup(
     Throttled(ip): Throttled,
     req: HttpRequest,
@@ -68,10 +69,11 @@ pub async fn signup(
 /// cost one argon2 verify and get the same answer. For an account with TOTP
 /// on, the right password answers 401 `mfa_required` with an `mfa_token`:
 /// the login ends at `POST /login/mfa`.
-#[utoipa::path(post, path = "/login", tag = "accounts", request_body = CredentialsRequest,
+#[utoipa::path(tag = "accounts", request_body = CredentialsRequest,
     responses((status = 200, description = "A new session's token pair", body = TokenResponse),
         (status = 400, response = Problem), (status = 401, response = Problem), (status = 413, response = Problem),
         (status = 415, response = Problem), (status = 422, response = Problem), (status = 429, response = Problem)))]
+#[post("/login")]
 pub async fn login(
     Throttled(ip): Throttled,
     req: HttpRequest,
@@ -93,10 +95,11 @@ pub async fn login(
 ///
 /// The refresh token rotates; one that was already used ends its whole
 /// session.
-#[utoipa::path(post, path = "/refresh", tag = "accounts", request_body = RefreshRequest,
+#[utoipa::path(tag = "accounts", request_body = RefreshRequest,
     responses((status = 200, description = "The rotated token pair", body = TokenResponse),
         (status = 400, response = Problem), (status = 401, response = Problem), (status = 413, response = Problem),
         (status = 415, response = Problem), (status = 422, response = Problem), (status = 429, response = Problem)))]
+#[post("/refresh")]
 pub async fn refresh(
     Throttled(ip): Throttled,
     body: web::Json<RefreshRequest>,
@@ -112,9 +115,10 @@ pub async fn refresh(
 ///
 /// Idempotent: a token whose session already ended still gets 204 for its
 /// own session (but 401 for `scope=all`).
-#[utoipa::path(delete, path = "/logout", tag = "accounts", params(LogoutQuery), security(("bearer" = [])),
+#[utoipa::path(tag = "accounts", params(LogoutQuery), security(("bearer" = [])),
     responses((status = 204, description = "Session(s) ended"),
         (status = 401, response = Problem), (status = 422, response = Problem)))]
+#[delete("/logout")]
 pub async fn logout(
     SessionToken(claims): SessionToken,
     query: web::Query<LogoutQuery>,
@@ -133,9 +137,10 @@ pub async fn logout(
 }
 
 /// The account the token belongs to
-#[utoipa::path(get, path = "/check_session", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(tag = "accounts", security(("bearer" = [])),
     responses((status = 200, description = "The caller's account", body = UserResponse),
         (status = 401, response = Problem)))]
+#[get("/check_session")]
 pub async fn check_session(
     user: AuthUser,
     accounts: web::Data<Accounts>,

@@ -1,5 +1,5 @@
 //! Admin-only account management.
-use actix_web::{web, HttpResponse};
+use actix_web::{delete, get, patch, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -42,9 +42,10 @@ pub struct RoleRequest {
 }
 
 /// List accounts, oldest first, with their post counts
-#[utoipa::path(get, path = "/admin/users", tag = "admin", params(ListUsersQuery), security(("bearer" = [])),
+#[utoipa::path(tag = "admin", params(ListUsersQuery), security(("bearer" = [])),
     responses((status = 200, description = "A page of users, oldest first", body = Page<AdminUserResponse>),
         (status = 401, response = Problem), (status = 403, response = Problem), (status = 422, response = Problem)))]
+#[get("/admin/users")]
 pub async fn list_users(
     _admin: AdminUser,
     query: web::Query<ListUsersQuery>,
@@ -72,12 +73,13 @@ pub async fn list_users(
 /// Set an account's role
 ///
 /// A change ends the account's sessions; it never leaves zero admins.
-#[utoipa::path(patch, path = "/admin/users/{id}", tag = "admin", params(("id" = i64, Path, description = "User id")),
+#[utoipa::path(tag = "admin", params(("id" = i64, Path, description = "User id")),
     request_body = RoleRequest, security(("bearer" = [])),
     responses((status = 200, description = "Updated; a changed role ends the user's sessions", body = UserResponse),
         (status = 400, response = Problem), (status = 401, response = Problem), (status = 403, response = Problem),
         (status = 404, response = Problem), (status = 409, response = Problem), (status = 415, response = Problem),
         (status = 422, response = Problem)))]
+#[patch("/admin/users/{id}")]
 pub async fn update_user_role(
     by: AdminUser,
     id: web::Path<i64>,
@@ -91,11 +93,12 @@ pub async fn update_user_role(
 }
 
 /// Delete an account, its posts and its sessions
-#[utoipa::path(delete, path = "/admin/users/{id}", tag = "admin", params(("id" = i64, Path, description = "User id")),
+#[utoipa::path(tag = "admin", params(("id" = i64, Path, description = "User id")),
     security(("bearer" = [])),
     responses((status = 204, description = "Deleted with their posts; sessions revoked"),
         (status = 401, response = Problem), (status = 403, response = Problem), (status = 404, response = Problem),
         (status = 409, response = Problem)))]
+#[delete("/admin/users/{id}")]
 pub async fn delete_user(
     by: AdminUser,
     id: web::Path<i64>,
@@ -109,10 +112,11 @@ pub async fn delete_user(
 ///
 /// For a user who lost their device and their recovery codes. Their
 /// sessions go on; their next login needs only the password.
-#[utoipa::path(delete, path = "/admin/users/{id}/mfa", tag = "admin", params(("id" = i64, Path, description = "User id")),
+#[utoipa::path(tag = "admin", params(("id" = i64, Path, description = "User id")),
     security(("bearer" = [])),
     responses((status = 204, description = "TOTP is off for that user (or was)"),
         (status = 401, response = Problem), (status = 403, response = Problem), (status = 404, response = Problem)))]
+#[delete("/admin/users/{id}/mfa")]
 pub async fn reset_user_mfa(
     by: AdminUser,
     id: web::Path<i64>,

@@ -2,7 +2,7 @@
 //! RFC 8414 twin): what a resource server's one line of configuration
 //! (Spring's `issuer-uri`, ASP.NET's `Authority`) starts from.
 use actix_web::http::header::{CacheControl, CacheDirective};
-use actix_web::{web, HttpResponse};
+use actix_web::{get, web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -37,13 +37,19 @@ pub struct DiscoveryResponse {
 ///
 /// Served when `WARRANT_ISSUER` is an `http(s)` URL; every URL in it is
 /// under the issuer. Also at `/.well-known/oauth-authorization-server`.
-#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "operations",
+#[utoipa::path(tag = "operations",
     responses((status = 200, description = "OpenID Connect Discovery / RFC 8414 metadata", body = DiscoveryResponse),
         (status = 404, response = Problem)))]
+#[get("/.well-known/openid-configuration")]
 pub async fn openid_configuration(
     issuer: web::Data<Issuer>,
     tokens: web::Data<Tokens>,
 ) -> Result<HttpResponse, ApiError> {
+    metadata(&issuer, &tokens)
+}
+
+/// The one document both discovery routes serve.
+fn metadata(issuer: &Issuer, tokens: &Tokens) -> Result<HttpResponse, ApiError> {
     let Some(issuer) = &issuer.0 else {
         return Err(ServiceError::NotFound("discovery needs WARRANT_ISSUER to be the service's URL").into());
     };
@@ -68,12 +74,13 @@ pub async fn openid_configuration(
 /// The issuer's metadata (RFC 8414)
 ///
 /// The same document as `/.well-known/openid-configuration`.
-#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "operations",
+#[utoipa::path(tag = "operations",
     responses((status = 200, description = "RFC 8414 metadata", body = DiscoveryResponse),
         (status = 404, response = Problem)))]
+#[get("/.well-known/oauth-authorization-server")]
 pub async fn oauth_authorization_server(
     issuer: web::Data<Issuer>,
     tokens: web::Data<Tokens>,
 ) -> Result<HttpResponse, ApiError> {
-    openid_configuration(issuer, tokens).await
+    metadata(&issuer, &tokens)
 }

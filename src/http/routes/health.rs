@@ -1,6 +1,6 @@
 //! Liveness, readiness and the public keys.
 use actix_web::http::header::{CacheControl, CacheDirective};
-use actix_web::{web, HttpResponse};
+use actix_web::{get, web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -16,8 +16,9 @@ pub struct StatusResponse {
 }
 
 /// Liveness: the process is up
-#[utoipa::path(get, path = "/healthz", tag = "operations",
+#[utoipa::path(tag = "operations",
     responses((status = 200, description = "The process is up", body = StatusResponse)))]
+#[get("/healthz")]
 pub async fn healthz() -> web::Json<StatusResponse> {
     web::Json(StatusResponse { status: "ok" })
 }
@@ -26,9 +27,10 @@ pub async fn healthz() -> web::Json<StatusResponse> {
 ///
 /// This instance knows every session ended more than a second ago (its
 /// revocation sync keeps up).
-#[utoipa::path(get, path = "/readyz", tag = "operations",
+#[utoipa::path(tag = "operations",
     responses((status = 200, description = "Ready to serve", body = StatusResponse),
         (status = 503, response = Problem)))]
+#[get("/readyz")]
 pub async fn readyz(readiness: web::Data<Readiness>) -> Result<web::Json<StatusResponse>, ApiError> {
     readiness.check().await?;
     Ok(web::Json(StatusResponse { status: "ready" }))
@@ -37,10 +39,11 @@ pub async fn readyz(readiness: web::Data<Readiness>) -> Result<web::Json<StatusR
 /// The public keys that verify our tokens
 ///
 /// An RFC 7517 JWK Set; empty under HS256.
-#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "operations",
+#[utoipa::path(tag = "operations",
     responses((status = 200, description = "RFC 7517 JWK Set, cacheable for 600 s", body = Object,
         example = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
             "kid": "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k", "alg": "EdDSA", "use": "sig"}]}))))]
+#[get("/.well-known/jwks.json")]
 pub async fn jwks(tokens: web::Data<Tokens>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(CacheControl(vec![

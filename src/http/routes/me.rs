@@ -1,5 +1,5 @@
 //! The caller's own account: a new password, or no account at all.
-use actix_web::{web, HttpResponse};
+use actix_web::{delete, put, web, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -30,11 +30,12 @@ pub struct DeleteMeRequest {
 /// Ends every other session of the caller; this one goes on. Rule failures
 /// (422) come before the password check (401); counts toward the same
 /// per-client limit as `/login`.
-#[utoipa::path(put, path = "/me/password", tag = "accounts", request_body = ChangePasswordRequest,
+#[utoipa::path(tag = "accounts", request_body = ChangePasswordRequest,
     security(("bearer" = [])),
     responses((status = 204, description = "Changed; the caller's other sessions ended"),
         (status = 400, response = Problem), (status = 401, response = Problem), (status = 413, response = Problem),
         (status = 415, response = Problem), (status = 422, response = Problem), (status = 429, response = Problem)))]
+#[put("/me/password")]
 pub async fn change_password(
     Throttled(ip): Throttled,
     user: AuthUser,
@@ -55,11 +56,12 @@ pub async fn change_password(
 ///
 /// With their posts and sessions, once the password is confirmed. A wrong
 /// password (401) comes before `last_admin` (409).
-#[utoipa::path(delete, path = "/me", tag = "accounts", request_body = DeleteMeRequest, security(("bearer" = [])),
+#[utoipa::path(tag = "accounts", request_body = DeleteMeRequest, security(("bearer" = [])),
     responses((status = 204, description = "Deleted, with every post and session"),
         (status = 400, response = Problem), (status = 401, response = Problem), (status = 409, response = Problem),
         (status = 413, response = Problem), (status = 415, response = Problem), (status = 422, response = Problem),
         (status = 429, response = Problem)))]
+#[delete("/me")]
 pub async fn delete_me(
     Throttled(ip): Throttled,
     user: AuthUser,

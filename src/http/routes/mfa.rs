@@ -1,6 +1,6 @@
 //! Two-factor login (TOTP): the caller's enrolment and its management, and
 //! the login's second step.
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -91,12 +91,13 @@ pub struct MfaStatusResponse {
 /// Answers the secret, its `otpauth://` URI and a QR code of it. Not on
 /// until confirmed with a code; an unconfirmed enrolment expires in 10
 /// minutes, and a new one replaces it. Counts toward the `/login` limit.
-#[utoipa::path(post, path = "/me/mfa/totp", tag = "two-factor", request_body = PasswordRequest,
+#[utoipa::path(tag = "two-factor", request_body = PasswordRequest,
     security(("bearer" = [])),
     responses((status = 200, description = "Enrolment started", body = EnrolmentResponse),
         (status = 400, response = Problem), (status = 401, response = Problem), (status = 409, response = Problem),
         (status = 413, response = Problem), (status = 415, response = Problem), (status = 422, response = Problem),
         (status = 429, response = Problem)))]
+#[post("/me/mfa/totp")]
 pub async fn enrol_totp(
     Throttled(ip): Throttled,
     user: AuthUser,
@@ -115,12 +116,13 @@ pub async fn enrol_totp(
 /// one-time recovery codes, shown this once and stored only as hashes.
 /// Ends every other session of the caller: one stolen before would
 /// otherwise outlive the second factor.
-#[utoipa::path(post, path = "/me/mfa/totp/confirm", tag = "two-factor", request_body = CodeRequest,
+#[utoipa::path(tag = "two-factor", request_body = CodeRequest,
     security(("bearer" = [])),
     responses((status = 200, description = "TOTP is on", body = RecoveryCodesResponse),
         (status = 400, response = Problem), (status = 401, response = Problem), (status = 409, response = Problem),
         (status = 413, response = Problem), (status = 415, response = Problem), (status = 422, response = Problem),
         (status = 429, response = Problem)))]
+#[post("/me/mfa/totp/confirm")]
 pub async fn confirm_totp(
     Throttled(ip): Throttled,
     user: AuthUser,
@@ -136,9 +138,10 @@ pub async fn confirm_totp(
 }
 
 /// The caller's two-factor login
-#[utoipa::path(get, path = "/me/mfa", tag = "two-factor", security(("bearer" = [])),
+#[utoipa::path(tag = "two-factor", security(("bearer" = [])),
     responses((status = 200, description = "What is on", body = MfaStatusResponse),
         (status = 401, response = Problem)))]
+#[get("/me/mfa")]
 pub async fn mfa_status(
     user: AuthUser,
     accounts: web::Data<Accounts>,
@@ -153,12 +156,13 @@ pub async fn mfa_status(
 /// other session of the caller. A wrong password is 401, then a wrong code
 /// 422 `invalid_code` (wrong codes spend the account's second-factor
 /// budget: 429 once spent); 404 when TOTP is not on.
-#[utoipa::path(delete, path = "/me/mfa/totp", tag = "two-factor", request_body = PasswordAndCodeRequest,
+#[utoipa::path(tag = "two-factor", request_body = PasswordAndCodeRequest,
     security(("bearer" = [])),
     responses((status = 204, description = "TOTP is off; the caller's other sessions ended"),
         (status = 400, response = Problem), (status = 401, response = Problem), (status = 404, response = Problem),
         (status = 413, response = Problem), (status = 415, response = Problem), (status = 422, response = Problem),
         (status = 429, response = Problem)))]
+#[delete("/me/mfa/totp")]
 pub async fn turn_off_totp(
     Throttled(ip): Throttled,
     user: AuthUser,
@@ -181,12 +185,13 @@ pub async fn turn_off_totp(
 /// wrong password is 401, then a wrong code 422 `invalid_code`, and wrong
 /// codes spend the account's second-factor budget (429 once spent). The
 /// old set stops working. 404 when TOTP is not on.
-#[utoipa::path(post, path = "/me/mfa/recovery-codes", tag = "two-factor", request_body = PasswordAndCodeRequest,
+#[utoipa::path(tag = "two-factor", request_body = PasswordAndCodeRequest,
     security(("bearer" = [])),
     responses((status = 200, description = "The new codes, shown this once", body = RecoveryCodesResponse),
         (status = 400, response = Problem), (status = 401, response = Problem), (status = 404, response = Problem),
         (status = 413, response = Problem), (status = 415, response = Problem), (status = 422, response = Problem),
         (status = 429, response = Problem)))]
+#[post("/me/mfa/recovery-codes")]
 pub async fn renew_recovery_codes(
     Throttled(ip): Throttled,
     user: AuthUser,
@@ -208,10 +213,11 @@ pub async fn renew_recovery_codes(
 /// code is accepted once; five wrong codes, or five minutes, end the
 /// `mfa_token` (`invalid_mfa_token`: log in again). Counts toward the
 /// `/login` limit. The access token's `amr` is `["pwd", "otp"]`.
-#[utoipa::path(post, path = "/login/mfa", tag = "accounts", request_body = LoginCodeRequest,
+#[utoipa::path(tag = "accounts", request_body = LoginCodeRequest,
     responses((status = 200, description = "A new session's token pair", body = TokenResponse),
         (status = 400, response = Problem), (status = 401, response = Problem), (status = 413, response = Problem),
         (status = 415, response = Problem), (status = 422, response = Problem), (status = 429, response = Problem)))]
+#[post("/login/mfa")]
 pub async fn login_mfa(
     Throttled(ip): Throttled,
     req: HttpRequest,

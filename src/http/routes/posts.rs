@@ -1,5 +1,5 @@
 //! Posts: anyone signed in reads; the author edits; the author or an admin deletes.
-use actix_web::{web, HttpResponse};
+use actix_web::{delete, get, patch, post, web, HttpResponse};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -43,9 +43,10 @@ pub struct ListPostsQuery {
 /// List posts, newest first
 ///
 /// Keyset-paginated, optionally by one author.
-#[utoipa::path(get, path = "/posts", tag = "posts", params(ListPostsQuery), security(("bearer" = [])),
+#[utoipa::path(tag = "posts", params(ListPostsQuery), security(("bearer" = [])),
     responses((status = 200, description = "A page of posts, newest first", body = Page<PostResponse>),
         (status = 401, response = Problem), (status = 422, response = Problem)))]
+#[get("/posts")]
 pub async fn list_posts(
     _user: AuthUser,
     query: web::Query<ListPostsQuery>,
@@ -68,10 +69,11 @@ pub async fn list_posts(
 }
 
 /// Create a post, owned by the caller
-#[utoipa::path(post, path = "/posts", tag = "posts", request_body = PostRequest, security(("bearer" = [])),
+#[utoipa::path(tag = "posts", request_body = PostRequest, security(("bearer" = [])),
     responses((status = 201, description = "Created", body = PostResponse),
         (status = 400, response = Problem), (status = 401, response = Problem), (status = 413, response = Problem),
         (status = 415, response = Problem), (status = 422, response = Problem)))]
+#[post("/posts")]
 pub async fn create_post(
     user: AuthUser,
     body: web::Json<PostRequest>,
@@ -83,10 +85,11 @@ pub async fn create_post(
 }
 
 /// One post
-#[utoipa::path(get, path = "/posts/{id}", tag = "posts", params(("id" = i64, Path, description = "Post id")),
+#[utoipa::path(tag = "posts", params(("id" = i64, Path, description = "Post id")),
     security(("bearer" = [])),
     responses((status = 200, description = "The post", body = PostResponse),
         (status = 401, response = Problem), (status = 404, response = Problem)))]
+#[get("/posts/{id}")]
 pub async fn get_post(
     _user: AuthUser,
     id: web::Path<i64>,
@@ -96,12 +99,13 @@ pub async fn get_post(
 }
 
 /// Edit a post (its author only)
-#[utoipa::path(patch, path = "/posts/{id}", tag = "posts", params(("id" = i64, Path, description = "Post id")),
+#[utoipa::path(tag = "posts", params(("id" = i64, Path, description = "Post id")),
     request_body = PostRequest, security(("bearer" = [])),
     responses((status = 200, description = "Updated", body = PostResponse),
         (status = 400, response = Problem), (status = 401, response = Problem), (status = 403, response = Problem),
         (status = 404, response = Problem), (status = 413, response = Problem), (status = 415, response = Problem),
         (status = 422, response = Problem)))]
+#[patch("/posts/{id}")]
 pub async fn update_post(
     user: AuthUser,
     id: web::Path<i64>,
@@ -113,10 +117,11 @@ pub async fn update_post(
 }
 
 /// Delete a post (its author or an admin)
-#[utoipa::path(delete, path = "/posts/{id}", tag = "posts", params(("id" = i64, Path, description = "Post id")),
+#[utoipa::path(tag = "posts", params(("id" = i64, Path, description = "Post id")),
     security(("bearer" = [])),
     responses((status = 204, description = "Deleted"),
         (status = 401, response = Problem), (status = 403, response = Problem), (status = 404, response = Problem)))]
+#[delete("/posts/{id}")]
 pub async fn delete_post(
     user: AuthUser,
     id: web::Path<i64>,

@@ -1,7 +1,7 @@
 //! `POST /revoke`, in the manner of RFC 7009: for a client that must end its
 //! session without a usable access token (it expired, or was lost).
 use actix_web::http::header::CONTENT_TYPE;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -46,11 +46,12 @@ fn token_of(req: &HttpRequest, body: &[u8]) -> Result<Option<String>, ApiError> 
 /// Ends the session of a refresh or an access token. Answers 200 with an
 /// empty body whether or not the token was valid (RFC 7009 §2.2); counts
 /// toward the same per-client limit as `/refresh`.
-#[utoipa::path(post, path = "/revoke", tag = "accounts",
+#[utoipa::path(tag = "accounts",
     request_body(content((RevokeRequest = "application/x-www-form-urlencoded"), (RevokeRequest = "application/json"))),
     responses((status = 200, description = "Revoked, or nothing to revoke"),
         (status = 400, response = Problem), (status = 413, response = Problem), (status = 415, response = Problem),
         (status = 422, response = Problem), (status = 429, response = Problem)))]
+#[post("/revoke")]
 pub async fn revoke(
     Throttled(ip): Throttled,
     req: HttpRequest,

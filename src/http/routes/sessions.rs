@@ -1,5 +1,5 @@
 //! The caller's sessions: where they are logged in, and ending any of them.
-use actix_web::{web, HttpResponse};
+use actix_web::{delete, get, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -46,9 +46,10 @@ pub struct EndSessionsQuery {
 /// The caller's live sessions
 ///
 /// Newest first, with the one this token belongs to marked `current`.
-#[utoipa::path(get, path = "/sessions", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(tag = "accounts", security(("bearer" = [])),
     responses((status = 200, description = "The caller's live sessions", body = SessionList),
         (status = 401, response = Problem)))]
+#[get("/sessions")]
 pub async fn list_sessions(
     user: AuthUser,
     sessions: web::Data<Sessions>,
@@ -74,9 +75,10 @@ pub async fn list_sessions(
 ///
 /// Any id that is not one of the caller's live sessions is 404, with no
 /// hint whether it exists.
-#[utoipa::path(delete, path = "/sessions/{id}", tag = "accounts", params(("id" = String, Path, description = "Session id")),
+#[utoipa::path(tag = "accounts", params(("id" = String, Path, description = "Session id")),
     security(("bearer" = [])),
     responses((status = 204, description = "Ended"), (status = 401, response = Problem), (status = 404, response = Problem)))]
+#[delete("/sessions/{id}")]
 pub async fn end_session(
     user: AuthUser,
     id: web::Path<String>,
@@ -89,9 +91,10 @@ pub async fn end_session(
 }
 
 /// End every session of the caller but this one
-#[utoipa::path(delete, path = "/sessions", tag = "accounts", params(EndSessionsQuery), security(("bearer" = [])),
+#[utoipa::path(tag = "accounts", params(EndSessionsQuery), security(("bearer" = [])),
     responses((status = 204, description = "The caller's other sessions ended"),
         (status = 401, response = Problem), (status = 422, response = Problem)))]
+#[delete("/sessions")]
 pub async fn end_other_sessions(
     user: AuthUser,
     query: web::Query<EndSessionsQuery>,
