@@ -8,9 +8,9 @@ use actix_web::http::header::{HeaderValue, AUTHORIZATION};
 use actix_web::{web, FromRequest, HttpRequest};
 
 use super::ApiError;
-use crate::auth::{AccessClaims, Revocations, Tokens};
+use crate::auth::{AccessClaims, Tokens};
 use crate::domain::{Actor, Role, UserId};
-use crate::service::{ServiceError, Sessions};
+use crate::service::ServiceError;
 
 /// The authenticated caller, from a verified access token.
 #[derive(Debug, Clone)]
@@ -89,23 +89,6 @@ fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
     Ok(AuthUser(FIRST.get_or_init(|| claims).clone()))
 }
 
-/// Everything [`verify`] checks, and that the session has not ended: an
-/// in-memory lookup, no database query. While this instance's mirror of
-/// ended sessions is out of date (its database unreachable), it cannot
-/// tell, and answers 503 rather than let a revoked token through.
-#[cfg(not(feature = "bench-skip-auth"))]
-fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
-    let claims = verify(req)?;
-    let revocations = app_data::<Revocations>(req)?;
-    if revocations.is_revoked(claims.session_id.as_str()) {
-        return Err(ServiceError::SessionEnded.into());
-    }
-    if !revocations.is_current() {
-        return Err(ServiceError::NotSynced.into());
-    }
-    Ok(AuthUser(claims))
-}
-
 impl FromRequest for SessionToken {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
@@ -117,22 +100,27 @@ impl FromRequest for SessionToken {
 
 type Checked<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
 
-/// [`authenticate`], and that this deployment issued the token's session: a
-/// correctly signed token for a session never started here (a leaked key, a
-/// staging token replayed on production) is refused. Sessions are known in
-/// memory once seen; an unknown one costs one lookup.
+/// Everything [`verify`] checks, and that the token's session is alive
+/// (`Sessions::check_alive`, the one answer to that).
+#[cfg(not(feature = "bench-skip-auth"))]
+fn authenticated(req: &HttpRequest) -> Checked<AuthUser> {
+    let claims = verify(req);
+    // The `Data`'s one reference count, not a clone of the pool's many.
+    let sessions = req
+        .app_data::<web::Data<crate::service::Sessions>>()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal("Sessions not configured".into()));
+    Box::pin(async move {
+        let (claims, sessions) = (claims?, sessions?);
+        sessions.check_alive(&claims.session_id, claims.user_id).await?;
+        Ok(AuthUser(claims))
+    })
+}
+
+#[cfg(feature = "bench-skip-auth")]
 fn authenticated(req: &HttpRequest) -> Checked<AuthUser> {
     let user = authenticate(req);
-    let sessions = req.app_data::<web::Data<Sessions>>().cloned();
-    Box::pin(async move {
-        let user = user?;
-        if cfg!(feature = "bench-skip-auth") {
-            return Ok(user);
-        }
-        let sessions = sessions.ok_or_else(|| ApiError::Internal("Sessions not configured".into()))?;
-        sessions.check_issued(&user.0.session_id, user.0.user_id).await?;
-        Ok(user)
-    })
+    Box::pin(async move { user })
 }
 
 impl FromRequest for AuthUser {

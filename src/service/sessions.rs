@@ -39,11 +39,21 @@ impl Sessions {
         self.live.remember(session, user);
     }
 
-    /// Whether this deployment issued `session` to `user` (known here, or
-    /// found in the database once, then known): `UnknownSession` if it never
-    /// did, `SessionEnded` if it ended (before this instance's next sync
-    /// says so).
-    pub async fn check_issued(&self, session: &SessionId, user: UserId) -> Result<(), ServiceError> {
+    /// Whether the session of a verified token of `user` is alive: the one
+    /// answer every protected route gets. In memory when it can be:
+    /// `SessionEnded` once this instance knows it ended (here, or elsewhere
+    /// as of its last sync), `NotSynced` while it cannot know (its mirror
+    /// out of date: better 503 than a revoked token let through). A session
+    /// this deployment never issued (a leaked key, a staging token replayed
+    /// on production) is `UnknownSession`; one not yet seen here costs one
+    /// lookup, then is known.
+    pub async fn check_alive(&self, session: &SessionId, user: UserId) -> Result<(), ServiceError> {
+        if self.revocations.is_revoked(session.as_str()) {
+            return Err(ServiceError::SessionEnded);
+        }
+        if !self.revocations.is_current() {
+            return Err(ServiceError::NotSynced);
+        }
         if self.live.knows(session, user) {
             return Ok(());
         }
@@ -90,11 +100,6 @@ impl Sessions {
         Ok(self.db.write_tx_blocking(|tx| write(tx, policy))?.apply(self))
     }
 
-    /// Whether this instance knows the session as ended.
-    pub fn has_ended(&self, session: &SessionId) -> bool {
-        self.revocations.is_revoked(session.as_str())
-    }
-
     /// Logout: ends `session`, or with `all` every session of `user`.
     /// Idempotent for the caller's own session; only a live session may end
     /// the others (a token whose session ended, perhaps because it was
@@ -106,8 +111,8 @@ impl Sessions {
         all: bool,
         ip: ClientIp,
     ) -> Result<usize, ServiceError> {
-        if all && self.has_ended(&session) {
-            return Err(ServiceError::SessionEnded);
+        if all {
+            self.check_alive(&session, user).await?;
         }
         let which = session.clone();
         let ended = self
