@@ -12,21 +12,17 @@ use actix_web::middleware::{from_fn, Condition, DefaultHeaders};
 use actix_web::{web, App, HttpServer};
 
 use crate::auth::keys::KeyError;
-use crate::auth::mfa::{MfaKey, MFA_KEY_SECRET_NAME};
-use crate::auth::{KeySet, PasswordHasher, Revocations, Successors, SyncClock, Tokens, SYNC_INTERVAL};
+use crate::background::{maintain, StoredKeys};
 use crate::config::{Config, JwtConfig};
 use crate::db::{Db, DbError};
+use crate::http;
 use crate::http::middleware::{body_deadline, head_as_get, request_span, REQUEST_ID_HEADER};
 use crate::http::request::{json_config, not_found, path_config, query_config};
-use crate::metrics::Metrics;
-use crate::service::{Accounts, AccountsParts, Admin, Limiter, Posts, Readiness, Sessions};
-use crate::{db, http};
+use crate::service::Readiness;
 
-/// Expired revocations and long-finished sessions are deleted this often
-/// (every this many key reloads).
-const DB_PRUNE_EVERY: u64 = 12;
-/// Finished sessions (and their used refresh tokens) are kept this long.
-const KEEP_FINISHED_SESSIONS: chrono::TimeDelta = chrono::TimeDelta::days(1);
+mod services;
+
+pub use services::Services;
 
 /// How long a graceful shutdown waits for in-flight requests.
 const SHUTDOWN_GRACE_SECS: u64 = 20;
@@ -70,17 +66,6 @@ pub enum StartupError {
     Bind { addr: String, source: std::io::Error },
 }
 
-/// The secret every instance on the database shares under `name`, made by
-/// whichever asks first. Replicas starting together: the one that lost the
-/// race reads the winner's.
-fn shared_secret(db: &Db, name: &'static str, generate: fn() -> String) -> Result<String, DbError> {
-    let get = |conn: &mut db::DbConn| db::secrets::get_or_create(conn, name, generate);
-    match db.write_blocking(get) {
-        Err(DbError::UniqueViolation) => db.write_blocking(get),
-        other => other,
-    }
-}
-
 /// A bound, ready-to-run server.
 pub struct Application {
     server: Server,
@@ -97,45 +82,19 @@ impl Application {
         let db = Db::connect(&config.database_url, config.db_pool_size, config.db_timeout)?;
         let applied = db.migrate()?;
         let policy = config.session_policy();
-        let (keys, key_source) = KeySet::load(&config.jwt, &db, policy.revoked_for)?;
-        let synced = std::sync::Arc::new(SyncClock::default());
-        let (metrics, prometheus) =
-            Metrics::new(&db, synced.clone()).map_err(|e| StartupError::Metrics(e.to_string()))?;
-        let revocations = web::Data::new(Revocations::new(metrics.sessions_revoked.clone(), synced));
-        revocations.load(&db)?;
-        let tokens =
-            web::Data::new(Tokens::new(keys, &config.issuer, &config.audience, config.access_ttl_secs));
-        let hasher =
-            web::Data::new(PasswordHasher::new(config.hash_concurrency, metrics.hashes_in_flight.clone())?);
-        let sessions = Sessions::new(db.clone(), revocations.clone().into_inner(), policy);
-        let successor_key = shared_secret(&db, Successors::SECRET_NAME, Successors::generate_key)?;
-        let mfa_key = match &config.mfa_key {
-            Some(key) => MfaKey::new(key.expose()),
-            None => MfaKey::new(&shared_secret(&db, MFA_KEY_SECRET_NAME, MfaKey::generate)?),
-        };
-        let accounts = web::Data::new(Accounts::new(
-            sessions.clone(),
-            AccountsParts {
-                tokens: tokens.clone().into_inner(),
-                hasher: hasher.into_inner(),
-                successors: std::sync::Arc::new(Successors::new(&successor_key)),
-                mfa_key: std::sync::Arc::new(mfa_key),
-                issuer: config.issuer.clone(),
-                metrics: metrics.clone(),
-            },
-        ));
-        let admin = web::Data::new(Admin::new(sessions.clone()));
-        let posts = web::Data::new(Posts::new(db.clone()));
+        let built = Services::build(&config, &db)?;
+        let prometheus = built.prometheus;
+        let tokens = web::Data::from(built.tokens);
+        let accounts = web::Data::new(built.accounts);
+        let admin = web::Data::new(built.admin);
+        let posts = web::Data::new(built.posts);
         let issuer = web::Data::new(http::Issuer(config.issuer_url()));
-        let ready = Readiness::new(db.clone(), revocations.clone().into_inner());
+        let ready = built.readiness;
         let readiness = web::Data::new(ready.clone());
-        let sessions = web::Data::new(sessions);
-        let metrics = web::Data::new(metrics);
-        let limiter = web::Data::new(Limiter::new(
-            config.rate_limit_per_min,
-            config.trusted_proxies.clone(),
-            db.clone(),
-        ));
+        let sessions = web::Data::new(built.sessions);
+        let metrics = web::Data::new(built.metrics);
+        let limiter = web::Data::new(built.limiter);
+        let key_source = built.key_source;
 
         let bind = config.bind.clone();
         let bind_error = move |source| StartupError::Bind { addr: bind.clone(), source };
@@ -151,7 +110,7 @@ impl Application {
         let reload_keys = matches!(config.jwt, JwtConfig::EdDsa { key_files: None });
         let maintenance = Box::pin(maintain(
             db.clone(),
-            revocations.clone().into_inner(),
+            built.revocations,
             tokens.clone().into_inner(),
             limiter.clone().into_inner(),
             config.key_reload,
@@ -177,7 +136,6 @@ impl Application {
                 .app_data(path_config())
                 .app_data(query_config())
                 .app_data(tokens.clone())
-                .app_data(revocations.clone())
                 .app_data(limiter.clone())
                 .app_data(metrics.clone())
                 .app_data(accounts.clone())
@@ -246,65 +204,4 @@ async fn termination() -> std::io::Result<&'static str> {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
     })
-}
-
-/// How an instance keeps keys that live in the database.
-#[derive(Debug, Clone, Copy)]
-struct StoredKeys {
-    /// A key stops verifying this long after its successor took over.
-    retire_after: chrono::TimeDelta,
-    /// A new key is added once the newest has signed this long.
-    rotate_every: Option<chrono::TimeDelta>,
-}
-
-/// Background upkeep: sync revocations every [`SYNC_INTERVAL`]; beside it,
-/// reload (and, when due, rotate) keys kept in the database, forget expired
-/// entries, and prune the database. Two loops, so that a slow prune or key
-/// reload never delays a sync (a late one turns authenticated requests into
-/// 503s, see [`Revocations::is_current`]).
-async fn maintain(
-    db: Db,
-    revocations: std::sync::Arc<Revocations>,
-    tokens: std::sync::Arc<Tokens>,
-    limiter: std::sync::Arc<Limiter>,
-    upkeep_every: Duration,
-    stored_keys: Option<StoredKeys>,
-) {
-    let sync = async {
-        let mut ticker = tokio::time::interval(SYNC_INTERVAL);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        loop {
-            ticker.tick().await;
-            if let Err(e) = revocations.sync(&db).await {
-                tracing::warn!(error = %e, "revocation sync failed; retrying");
-            }
-        }
-    };
-    let upkeep = async {
-        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + upkeep_every, upkeep_every);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        for tick in 1u64.. {
-            ticker.tick().await;
-            revocations.prune();
-            tokens.prune_verified();
-            limiter.shrink();
-            if let Some(StoredKeys { retire_after, rotate_every }) = stored_keys {
-                match KeySet::reload(&db, retire_after, rotate_every).await {
-                    Ok(keys) => tokens.set_keys(keys),
-                    Err(e) => tracing::warn!(error = %e, "key reload failed; keeping the current keys"),
-                }
-            }
-            if tick % DB_PRUNE_EVERY == 0 {
-                let pruned = db.write(|conn| {
-                    db::sessions::prune(conn, KEEP_FINISHED_SESSIONS)?;
-                    db::guesses::prune(conn, db::now())?;
-                    db::rate_limits::prune(conn, chrono::Utc::now().timestamp_micros())
-                });
-                if let Err(e) = pruned.await {
-                    tracing::warn!(error = %e, "pruning failed");
-                }
-            }
-        }
-    };
-    tokio::join!(sync, upkeep);
 }

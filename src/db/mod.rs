@@ -12,6 +12,7 @@ pub mod guesses;
 pub mod keys;
 pub mod mfa;
 mod migrate;
+mod offload;
 mod pool;
 pub mod posts;
 pub mod rate_limits;

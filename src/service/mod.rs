@@ -9,6 +9,8 @@ mod limiter;
 mod posts;
 mod readiness;
 mod sessions;
+#[cfg(test)]
+mod tests;
 
 pub use accounts::{Accounts, AccountsParts, Enrolment, Login, TokenPair};
 pub use admin::Admin;

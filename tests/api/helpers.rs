@@ -248,6 +248,35 @@ impl Session {
     }
 }
 
+/// A signed-in user's client: every call carries their access token
+/// (`alice.get("/posts")`).
+pub struct User<'a> {
+    pub app: &'a TestApp,
+    pub session: Session,
+}
+
+impl User<'_> {
+    pub fn id(&self) -> i64 {
+        self.session.id
+    }
+
+    pub async fn get(&self, path: &str) -> Res {
+        self.app.get(path, &self.session.token).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Res {
+        self.app.post(path, &self.session.token, body).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Res {
+        self.app.patch(path, &self.session.token, body).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Res {
+        self.app.delete(path, &self.session.token).await
+    }
+}
+
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}).await
 }
@@ -394,6 +423,16 @@ impl TestApp {
     pub async fn signup(&self, username: &str) -> Session {
         let res = self.try_signup(username, PASSWORD).await;
         Session::from_token_response(res.assert_status(201))
+    }
+
+    /// A client for `username`, signed up with [`PASSWORD`].
+    pub async fn user(&self, username: &str) -> User<'_> {
+        User { app: self, session: self.signup(username).await }
+    }
+
+    /// A client for `username`, made an admin (see [`TestApp::admin`]).
+    pub async fn admin_user(&self, username: &str) -> User<'_> {
+        User { app: self, session: self.admin(username).await }
     }
 
     /// Logs in again: a new session and token.

@@ -6,42 +6,41 @@ use crate::helpers::{backend_test, spawn_app};
 backend_test! {
     async fn a_post_is_created_read_updated_and_deleted_by_its_author(backend: Backend) {
         let app = spawn_app(backend).await;
-        let alice = app.signup("Alice.B").await;
-        let res = app.post("/posts", &alice.token, json!({"content": "hello", "user_id": 999, "id": 5})).await;
+        let alice = app.user("Alice.B").await;
+        let res = alice.post("/posts", json!({"content": "hello", "user_id": 999, "id": 5})).await;
         let post = res.assert_status(201).clone();
         assert_eq!(post["content"], "hello");
-        assert_eq!(post["user"], json!({"id": alice.id, "username": "Alice.B"}), "owner is the caller");
+        assert_eq!(post["user"], json!({"id": alice.id(), "username": "Alice.B"}), "owner is the caller");
         assert_eq!(post["created_at"], post["updated_at"]);
         let path = format!("/posts/{}", post["id"]);
 
-        assert_eq!(app.get(&path, &alice.token).await.assert_status(200), &post, "answered as stored");
-        let updated = app.patch(&path, &alice.token, json!({"content": "edited"})).await;
+        assert_eq!(alice.get(&path).await.assert_status(200), &post, "answered as stored");
+        let updated = alice.patch(&path, json!({"content": "edited"})).await;
         assert_eq!(updated.assert_status(200)["content"], "edited");
         assert_eq!(updated.body["created_at"], post["created_at"]);
         assert_ne!(updated.body["updated_at"], post["updated_at"]);
 
-        let res = app.delete(&path, &alice.token).await;
-        res.assert_status(204);
-        app.get(&path, &alice.token).await.assert_problem(404, "not_found");
-        app.delete(&path, &alice.token).await.assert_problem(404, "not_found");
+        alice.delete(&path).await.assert_status(204);
+        alice.get(&path).await.assert_problem(404, "not_found");
+        alice.delete(&path).await.assert_problem(404, "not_found");
     }
 
     async fn only_the_author_edits_and_the_author_or_an_admin_deletes(backend: Backend) {
         let app = spawn_app(backend).await;
-        let alice = app.signup("alice").await;
-        let bob = app.signup("bob").await;
-        let root = app.admin("root").await;
-        let id = app.create_post(&alice.token, "alice's").await;
+        let alice = app.user("alice").await;
+        let bob = app.user("bob").await;
+        let root = app.admin_user("root").await;
+        let id = app.create_post(&alice.session.token, "alice's").await;
         let path = format!("/posts/{id}");
 
-        app.patch(&path, &bob.token, json!({"content": "bob was here"})).await.assert_problem(403, "forbidden");
-        app.patch(&path, &root.token, json!({"content": "admin edit"})).await.assert_problem(403, "forbidden");
-        app.delete(&path, &bob.token).await.assert_problem(403, "forbidden");
-        assert_eq!(app.get(&path, &bob.token).await.assert_status(200)["content"], "alice's");
+        bob.patch(&path, json!({"content": "bob was here"})).await.assert_problem(403, "forbidden");
+        root.patch(&path, json!({"content": "admin edit"})).await.assert_problem(403, "forbidden");
+        bob.delete(&path).await.assert_problem(403, "forbidden");
+        assert_eq!(bob.get(&path).await.assert_status(200)["content"], "alice's");
 
-        app.delete(&path, &root.token).await.assert_status(204);
-        app.get(&path, &alice.token).await.assert_problem(404, "not_found");
-        app.patch("/posts/424242", &alice.token, json!({"content": "x"})).await.assert_problem(404, "not_found");
+        root.delete(&path).await.assert_status(204);
+        alice.get(&path).await.assert_problem(404, "not_found");
+        alice.patch("/posts/424242", json!({"content": "x"})).await.assert_problem(404, "not_found");
     }
 
     async fn non_numeric_or_out_of_range_ids_are_not_found(backend: Backend) {

@@ -1,0 +1,84 @@
+//! The services one instance runs, built from its configuration over its
+//! database: the server's, and the services' unit tests'.
+use std::sync::Arc;
+
+use actix_web_prom::PrometheusMetrics;
+
+use super::StartupError;
+use crate::auth::mfa::{MfaKey, MFA_KEY_SECRET_NAME};
+use crate::auth::{KeySet, PasswordHasher, Revocations, Successors, SyncClock, Tokens};
+use crate::config::Config;
+use crate::db::{self, Db, DbError};
+use crate::metrics::Metrics;
+use crate::service::{Accounts, AccountsParts, Admin, Limiter, Posts, Readiness, Sessions};
+
+pub struct Services {
+    pub sessions: Sessions,
+    pub accounts: Accounts,
+    pub admin: Admin,
+    pub posts: Posts,
+    pub limiter: Limiter,
+    pub readiness: Readiness,
+    pub tokens: Arc<Tokens>,
+    pub revocations: Arc<Revocations>,
+    pub metrics: Metrics,
+    pub prometheus: PrometheusMetrics,
+    /// Where the signing keys came from, for the startup log.
+    pub key_source: &'static str,
+}
+
+impl Services {
+    /// Loads keys, shared secrets and the ended sessions from `db` (migrated).
+    pub fn build(config: &Config, db: &Db) -> Result<Self, StartupError> {
+        let policy = config.session_policy();
+        let (keys, key_source) = KeySet::load(&config.jwt, db, policy.revoked_for)?;
+        let synced = Arc::new(SyncClock::default());
+        let (metrics, prometheus) =
+            Metrics::new(db, synced.clone()).map_err(|e| StartupError::Metrics(e.to_string()))?;
+        let revocations = Arc::new(Revocations::new(metrics.sessions_revoked.clone(), synced));
+        revocations.load(db)?;
+        let tokens = Arc::new(Tokens::new(keys, &config.issuer, &config.audience, config.access_ttl_secs));
+        let hasher = PasswordHasher::new(config.hash_concurrency, metrics.hashes_in_flight.clone())?;
+        let sessions = Sessions::new(db.clone(), revocations.clone(), policy);
+        let successor_key = shared_secret(db, Successors::SECRET_NAME, Successors::generate_key)?;
+        let mfa_key = match &config.mfa_key {
+            Some(key) => MfaKey::new(key.expose()),
+            None => MfaKey::new(&shared_secret(db, MFA_KEY_SECRET_NAME, MfaKey::generate)?),
+        };
+        let accounts = Accounts::new(
+            sessions.clone(),
+            AccountsParts {
+                tokens: tokens.clone(),
+                hasher: Arc::new(hasher),
+                successors: Arc::new(Successors::new(&successor_key)),
+                mfa_key: Arc::new(mfa_key),
+                issuer: config.issuer.clone(),
+                metrics: metrics.clone(),
+            },
+        );
+        Ok(Self {
+            admin: Admin::new(sessions.clone()),
+            posts: Posts::new(db.clone()),
+            readiness: Readiness::new(db.clone(), revocations.clone()),
+            limiter: Limiter::new(config.rate_limit_per_min, config.trusted_proxies.clone(), db.clone()),
+            sessions,
+            accounts,
+            tokens,
+            revocations,
+            metrics,
+            prometheus,
+            key_source,
+        })
+    }
+}
+
+/// The secret every instance on the database shares under `name`, made by
+/// whichever asks first. Replicas starting together: the one that lost the
+/// race reads the winner's.
+fn shared_secret(db: &Db, name: &'static str, generate: fn() -> String) -> Result<String, DbError> {
+    let get = |conn: &mut db::DbConn| db::secrets::get_or_create(conn, name, generate);
+    match db.write_blocking(get) {
+        Err(DbError::UniqueViolation) => db.write_blocking(get),
+        other => other,
+    }
+}
