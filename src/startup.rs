@@ -12,6 +12,7 @@ use actix_web::middleware::{from_fn, Condition, DefaultHeaders};
 use actix_web::{web, App, HttpServer};
 
 use crate::auth::keys::KeyError;
+use crate::auth::KeySet;
 use crate::background::{maintain, StoredKeys};
 use crate::config::{Config, JwtConfig};
 use crate::db::{Db, DbError};
@@ -79,6 +80,10 @@ impl Application {
     /// Connects, migrates, loads keys and binds `config.bind` (port 0 picks a
     /// free port).
     pub fn build(config: Config) -> Result<Self, StartupError> {
+        // Key files first: a wrong path must not leave a new database behind.
+        if let JwtConfig::EdDsa { key_files: Some(files) } = &config.jwt {
+            KeySet::from_files(files)?;
+        }
         let db = Db::connect(&config.database_url, config.db_pool_size, config.db_timeout)?;
         let applied = db.migrate()?;
         let policy = config.session_policy();

@@ -103,6 +103,15 @@ impl KeySet {
         Self::ed25519(&pems)
     }
 
+    /// The keys of `WARRANT_JWT_KEY_FILE`'s files (the first signs).
+    pub fn from_files(files: &[std::path::PathBuf]) -> Result<Self, KeyError> {
+        let pems = files
+            .iter()
+            .map(|f| std::fs::read_to_string(f).map_err(|e| KeyError::File(format!("{}: {e}", f.display()))))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::ed25519(&pems).map_err(KeyError::File)
+    }
+
     /// Loads the keys `config` asks for, with a phrase for the startup log
     /// saying where they came from. With keys in the database, the first
     /// start generates one; replicas starting together agree on it.
@@ -114,14 +123,7 @@ impl KeySet {
         match config {
             JwtConfig::Hs256 { secret } => Ok((Self::hs256(secret), "HS256 secret")),
             JwtConfig::EdDsa { key_files: Some(files) } => {
-                let pems = files
-                    .iter()
-                    .map(|f| {
-                        std::fs::read_to_string(f)
-                            .map_err(|e| KeyError::File(format!("{}: {e}", f.display())))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok((Self::ed25519(&pems).map_err(KeyError::File)?, "EdDSA keys from WARRANT_JWT_KEY_FILE"))
+                Ok((Self::from_files(files)?, "EdDSA keys from WARRANT_JWT_KEY_FILE"))
             }
             JwtConfig::EdDsa { key_files: None } => Ok(db.write_blocking(|conn| {
                 let generated =

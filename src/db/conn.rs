@@ -160,6 +160,9 @@ pub(super) fn create_private(path: &str) -> Result<(), ConnectError> {
     match created {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            if std::fs::metadata(path).is_ok_and(|meta| meta.is_dir()) {
+                return Err(ConnectError::new(format!("{path} is a directory; name the SQLite file in it")));
+            }
             if let Ok(meta) = std::fs::metadata(path) {
                 let mode = meta.permissions().mode();
                 if mode & 0o077 != 0 {

@@ -75,3 +75,30 @@ fn the_command_line_names_its_database_and_creates_none_but_with_migrate() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("database sqlite://./warrant.db"));
 }
+
+#[test]
+fn a_server_that_cannot_start_says_why_and_leaves_no_database_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = |envs: &[(&str, &str)]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_warrant"))
+            .arg("serve")
+            .current_dir(dir.path())
+            .env_clear()
+            .env("WARRANT_BIND", "127.0.0.1:0")
+            .envs(envs.iter().copied())
+            .output()
+            .unwrap()
+    };
+    let out = serve(&[("WARRANT_JWT_KEY_FILE", "missing.pem")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("WARRANT_JWT_KEY_FILE: missing.pem"), "{stderr}");
+    assert!(!dir.path().join("warrant.db").exists(), "a wrong key path creates no database");
+
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    let out = serve(&[("DATABASE_URL", "data")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("data is a directory; name the SQLite file in it"), "{stderr}");
+    assert!(!stderr.contains("chmod"), "{stderr}");
+}
