@@ -12,6 +12,8 @@ use crate::service::Limiter;
 const DB_PRUNE_EVERY: u64 = 12;
 /// Finished sessions (and their used refresh tokens) are kept this long.
 const KEEP_FINISHED_SESSIONS: chrono::TimeDelta = chrono::TimeDelta::days(1);
+/// Mails sent (or refused for good) are kept this long, for operators.
+const KEEP_SENT_MAIL: chrono::TimeDelta = chrono::TimeDelta::days(7);
 
 /// How an instance keeps keys that live in the database.
 #[derive(Debug, Clone, Copy)]
@@ -62,6 +64,8 @@ pub async fn maintain(
             if tick % DB_PRUNE_EVERY == 0 {
                 let pruned = db.write(|conn| {
                     db::sessions::prune(conn, KEEP_FINISHED_SESSIONS)?;
+                    db::emails::prune(conn, KEEP_FINISHED_SESSIONS)?;
+                    db::outbox::prune(conn, KEEP_SENT_MAIL)?;
                     db::guesses::prune(conn, db::now())?;
                     db::rate_limits::prune(conn, chrono::Utc::now().timestamp_micros())
                 });

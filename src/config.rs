@@ -30,6 +30,8 @@ pub struct Config {
     pub jwt: JwtConfig,
     /// Seals TOTP secrets at rest; `None`: a key kept in the database.
     pub mfa_key: Option<Secret>,
+    /// `None`: mail is off (`WARRANT_SMTP_URL` unset).
+    pub mail: Option<MailConfig>,
     pub rate_limit_per_min: u32,
     /// Live sessions a user may hold; a login past it ends their oldest.
     pub max_sessions_per_user: u32,
@@ -209,6 +211,9 @@ impl Config {
             key => key.map(Secret),
         };
 
+        let issuer = parse_issuer(env.get("WARRANT_ISSUER")?.unwrap_or_else(|| "warrant".into()))?;
+        let issuer_host = url::Url::parse(&issuer).ok().and_then(|u| u.host_str().map(str::to_owned));
+        let mail = mail::read(&env, issuer_host.as_deref())?;
         Ok(Self {
             database_url,
             bind,
@@ -227,7 +232,8 @@ impl Config {
                 Some(raw) => TrustedProxies::parse(&raw, MAX_TRUSTED_PROXIES)
                     .map_err(|why| invalid("WARRANT_TRUST_PROXY", why))?,
             },
-            issuer: parse_issuer(env.get("WARRANT_ISSUER")?.unwrap_or_else(|| "warrant".into()))?,
+            issuer,
+            mail,
             audience: env.get("WARRANT_AUDIENCE")?.unwrap_or_else(|| "warrant".into()),
             jwt,
             rate_limit_per_min: env.number("WARRANT_RATE_LIMIT_PER_MIN", 30, 0..=1_000_000)?,
@@ -246,33 +252,6 @@ impl Config {
 /// The longest `WARRANT_ISSUER`: it is shown in authenticator apps, and
 /// must fit a QR code with the rest of an `otpauth://` URI.
 const MAX_ISSUER_CHARS: usize = 255;
-
-/// `WARRANT_ISSUER` is any string, but one that looks like a URL must be a
-/// usable one: discovery documents are served under it, and clients fetch
-/// them from `ISSUER/.well-known/openid-configuration`.
-fn parse_issuer(issuer: String) -> Result<String, ConfigError> {
-    if issuer.trim() != issuer || issuer.is_empty() || issuer.chars().any(char::is_control) {
-        return Err(invalid(
-            "WARRANT_ISSUER",
-            format!("{issuer:?} must be non-empty, with no surrounding whitespace or control characters"),
-        ));
-    }
-    if issuer.chars().count() > MAX_ISSUER_CHARS {
-        return Err(invalid("WARRANT_ISSUER", format!("must be at most {MAX_ISSUER_CHARS} characters")));
-    }
-    if !issuer.contains("://") {
-        return Ok(issuer);
-    }
-    let bad = |why: &str| invalid("WARRANT_ISSUER", format!("{issuer:?} {why}"));
-    let url = url::Url::parse(&issuer).map_err(|e| bad(&format!("is not a URL: {e}")))?;
-    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
-        return Err(bad("must be an http(s) URL with a host"));
-    }
-    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
-        return Err(bad("must have no query, fragment or user (OpenID Connect Discovery §4.1)"));
-    }
-    Ok(issuer)
-}
 
 impl Config {
     /// The issuer, when it is a URL: discovery is served then.
@@ -293,7 +272,9 @@ impl Config {
 }
 
 mod env;
+mod mail;
 #[cfg(test)]
 mod tests;
 
-use env::{parse_origins, Env};
+use env::{parse_issuer, parse_origins, Env};
+pub use mail::{MailConfig, SmtpServer, SmtpTls};

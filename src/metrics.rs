@@ -21,6 +21,12 @@ pub struct Metrics {
     /// Guesses refused because the account's budget was spent, by kind.
     pub account_throttled: IntCounterVec,
     pub hashes_in_flight: IntGauge,
+    /// Mails stored and not yet sent or refused (as the sender last saw).
+    pub mail_queued: IntGauge,
+    pub mail_sent: IntCounter,
+    /// Send attempts that failed, by reason: `transient` (retried) or
+    /// `permanent` (a 5xx: never retried).
+    pub mail_failed: IntCounterVec,
 }
 
 impl Metrics {
@@ -60,6 +66,15 @@ impl Metrics {
                 "warrant_password_hashes_in_flight",
                 "Argon2 hashes or verifies running or queued",
             )?,
+            mail_queued: IntGauge::new("warrant_mail_queued", "Mails stored and not yet sent or refused")?,
+            mail_sent: IntCounter::new("warrant_mail_sent_total", "Mails the SMTP server accepted")?,
+            mail_failed: IntCounterVec::new(
+                Opts::new(
+                    "warrant_mail_failed_total",
+                    "Mail send attempts that failed: transient (retried) or permanent (refused, not retried)",
+                ),
+                &["reason"],
+            )?,
         };
         registry.register(Box::new(metrics.logins.clone()))?;
         registry.register(Box::new(metrics.refreshes.clone()))?;
@@ -67,6 +82,12 @@ impl Metrics {
         registry.register(Box::new(metrics.rate_limited.clone()))?;
         registry.register(Box::new(metrics.hashes_in_flight.clone()))?;
         registry.register(Box::new(metrics.account_throttled.clone()))?;
+        registry.register(Box::new(metrics.mail_queued.clone()))?;
+        registry.register(Box::new(metrics.mail_sent.clone()))?;
+        registry.register(Box::new(metrics.mail_failed.clone()))?;
+        for reason in ["transient", "permanent"] {
+            metrics.mail_failed.with_label_values(&[reason]);
+        }
         for kind in crate::domain::GuessKind::ALL {
             metrics.account_throttled.with_label_values(&[kind.as_str()]);
         }

@@ -63,6 +63,8 @@ pub enum StartupError {
     Hasher(#[from] crate::auth::HashError),
     #[error("metrics: {0}")]
     Metrics(String),
+    #[error("{0}")]
+    Mail(String),
     #[error("WARRANT_BIND: cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
 }
@@ -72,6 +74,7 @@ pub struct Application {
     server: Server,
     addr: SocketAddr,
     maintenance: Maintenance,
+    mailer: Option<crate::service::Mailer>,
     readiness: Readiness,
     shutdown_drain: Duration,
 }
@@ -100,6 +103,7 @@ impl Application {
         let metrics = web::Data::new(built.metrics);
         let limiter = web::Data::new(built.limiter);
         let key_source = built.key_source;
+        let mailer = built.mailer;
 
         let bind = config.bind.clone();
         let bind_error = move |source| StartupError::Bind { addr: bind.clone(), source };
@@ -167,7 +171,14 @@ impl Application {
         .listen(listener)
         .map_err(&bind_error)?
         .run();
-        Ok(Self { server, addr, maintenance, readiness: ready, shutdown_drain: config.shutdown_drain })
+        Ok(Self {
+            server,
+            addr,
+            maintenance,
+            mailer,
+            readiness: ready,
+            shutdown_drain: config.shutdown_drain,
+        })
     }
 
     /// The address actually bound.
@@ -181,6 +192,7 @@ impl Application {
     /// still served, then the listener closes and in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let maintenance = actix_web::rt::spawn(self.maintenance);
+        let mailer = self.mailer.map(|mailer| actix_web::rt::spawn(mailer.run()));
         let handle = self.server.handle();
         let (readiness, drain) = (self.readiness, self.shutdown_drain);
         let stopper = actix_web::rt::spawn(async move {
@@ -196,6 +208,9 @@ impl Application {
         let result = self.server.await;
         stopper.abort();
         maintenance.abort();
+        if let Some(mailer) = mailer {
+            mailer.abort();
+        }
         result
     }
 }

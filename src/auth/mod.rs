@@ -3,6 +3,7 @@
 //! extractors (`http::extract`) call [`Tokens::verify`] and
 //! [`Revocations::is_revoked`]. May import `db`, `domain`, `config`.
 pub mod keys;
+mod links;
 mod live;
 pub mod mfa;
 mod password;
@@ -12,6 +13,7 @@ mod revocations;
 mod token;
 
 pub use keys::{KeySet, JWKS_MAX_AGE_SECS, ROTATION_LEAD};
+pub use links::{hash_link_token, LinkKey, NewLinkToken};
 pub use live::LiveSessions;
 pub use password::{hash_password, HashError, PasswordHasher, Verdict};
 pub use random::random_token;

@@ -2,7 +2,7 @@
 //! range, origins as browsers send them.
 use std::fmt;
 
-use super::{invalid, ConfigError};
+use super::{invalid, ConfigError, MAX_ISSUER_CHARS};
 
 pub(super) struct Env<'a>(pub(super) &'a dyn Fn(&str) -> Option<String>);
 
@@ -60,4 +60,31 @@ pub(super) fn parse_origins(list: &str) -> Result<Vec<String>, ConfigError> {
         return Err(invalid("WARRANT_CORS_ORIGINS", "lists no origin; unset it for none"));
     }
     Ok(origins)
+}
+
+/// `WARRANT_ISSUER` is any string, but one that looks like a URL must be a
+/// usable one: discovery documents are served under it, and clients fetch
+/// them from `ISSUER/.well-known/openid-configuration`.
+pub(super) fn parse_issuer(issuer: String) -> Result<String, ConfigError> {
+    if issuer.trim() != issuer || issuer.is_empty() || issuer.chars().any(char::is_control) {
+        return Err(invalid(
+            "WARRANT_ISSUER",
+            format!("{issuer:?} must be non-empty, with no surrounding whitespace or control characters"),
+        ));
+    }
+    if issuer.chars().count() > MAX_ISSUER_CHARS {
+        return Err(invalid("WARRANT_ISSUER", format!("must be at most {MAX_ISSUER_CHARS} characters")));
+    }
+    if !issuer.contains("://") {
+        return Ok(issuer);
+    }
+    let bad = |why: &str| invalid("WARRANT_ISSUER", format!("{issuer:?} {why}"));
+    let url = url::Url::parse(&issuer).map_err(|e| bad(&format!("is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+        return Err(bad("must be an http(s) URL with a host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(bad("must have no query, fragment or user (OpenID Connect Discovery §4.1)"));
+    }
+    Ok(issuer)
 }

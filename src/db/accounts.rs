@@ -245,6 +245,7 @@ pub fn sign_out_everywhere(
     let Some(account) = users::lock(tx, found.id, RowLock::Update)? else { return Ok(None) };
     if let Some(hash) = new_password_hash {
         users::set_password_hash(tx, account.id, hash)?;
+        super::emails::void_links(tx, account.id, crate::domain::LinkPurpose::ResetPassword)?;
     }
     let ended = sessions::end(tx, SessionSet::OfUser(account.id), policy)?;
     Ok(Some((account, ended.len())))
@@ -281,4 +282,4 @@ pub use mfa_changes::{
     attempt_login, complete_login, confirm_enrolment, renew_recovery_codes, reset_mfa, reset_mfa_by_name,
     turn_off_mfa, Attempt, NewLogin, SecondFactor,
 };
-pub use own::{change_password, delete_self, PasswordChange};
+pub use own::{change_password, delete_self, reset_password, PasswordChange};

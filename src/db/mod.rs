@@ -7,12 +7,14 @@
 //! `domain`.
 pub mod accounts;
 mod conn;
+pub mod emails;
 mod error;
 pub mod guesses;
 pub mod keys;
 pub mod mfa;
 mod migrate;
 mod offload;
+pub mod outbox;
 mod pool;
 pub mod posts;
 pub mod rate_limits;

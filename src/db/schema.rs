@@ -120,7 +120,48 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    user_emails (user_id) {
+        user_id -> BigInt,
+        address -> Nullable<Text>,
+        address_key -> Nullable<Text>,
+        verified -> Bool,
+        pending -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    email_links (id) {
+        id -> Text,
+        token_hash -> Text,
+        user_id -> BigInt,
+        purpose -> Text,
+        address -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    mail_outbox (id) {
+        id -> BigInt,
+        link_id -> Text,
+        recipient -> Text,
+        network -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        created_at -> Timestamp,
+        due_at -> Timestamp,
+        lease_until -> Nullable<Timestamp>,
+        attempts -> Integer,
+        sent_at -> Nullable<Timestamp>,
+        failed_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(posts -> users (user_id));
+diesel::joinable!(mail_outbox -> email_links (link_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -136,7 +177,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     recovery_codes,
     mfa_challenges,
     guess_budgets,
-    login_networks
+    login_networks,
+    user_emails,
+    email_links,
+    mail_outbox
 );
 
 diesel::define_sql_function! {

@@ -8,10 +8,12 @@ use std::ops::{Deref, DerefMut};
 use super::{Db, DbConn, DbError};
 use crate::domain::{SessionId, UserId};
 
-/// What learns which sessions a committed write ended: this instance's
-/// revocation mirror (`auth::Revocations`, through the service layer).
+/// What follows a committed write on this instance (the service layer's):
+/// the revocation mirror learns which sessions it ended, and the mail
+/// sender wakes for the mails it stored.
 pub trait Mirror {
     fn sessions_ended(&self, ended: &[SessionId]);
+    fn mail_queued(&self) {}
 }
 
 /// Work to run once the transaction committed (never after a rollback).
@@ -23,17 +25,23 @@ type AfterCommit = Box<dyn FnOnce() + Send>;
 pub struct Tx<'c> {
     conn: &'c mut DbConn,
     ended: Vec<SessionId>,
+    mail: bool,
     after: Vec<AfterCommit>,
 }
 
 impl<'c> Tx<'c> {
     pub(super) fn new(conn: &'c mut DbConn) -> Self {
-        Self { conn, ended: Vec::new(), after: Vec::new() }
+        Self { conn, ended: Vec::new(), mail: false, after: Vec::new() }
     }
 
     /// Records sessions this transaction ended (`sessions::end`).
     pub(super) fn ended(&mut self, sessions: &[SessionId]) {
         self.ended.extend_from_slice(sessions);
+    }
+
+    /// Records that this transaction stored a mail (`outbox::enqueue`).
+    pub(super) fn mail_queued(&mut self) {
+        self.mail = true;
     }
 
     /// Runs `work` after the commit, on the thread that ran the write: an
@@ -43,7 +51,7 @@ impl<'c> Tx<'c> {
     }
 
     pub(super) fn commit<T>(self, value: T) -> Committed<T> {
-        Committed { value, ended: self.ended, after: self.after }
+        Committed { value, ended: self.ended, mail: self.mail, after: self.after }
     }
 }
 
@@ -66,15 +74,19 @@ impl DerefMut for Tx<'_> {
 pub struct Committed<T> {
     value: T,
     ended: Vec<SessionId>,
+    mail: bool,
     after: Vec<AfterCommit>,
 }
 
 impl<T> Committed<T> {
-    /// Tells `mirror` the sessions the write ended, runs its after-commit
-    /// work, and gives its value.
+    /// Tells `mirror` the sessions the write ended and whether it stored
+    /// mail, runs its after-commit work, and gives its value.
     pub fn apply(self, mirror: &impl Mirror) -> T {
         if !self.ended.is_empty() {
             mirror.sessions_ended(&self.ended);
+        }
+        if self.mail {
+            mirror.mail_queued();
         }
         self.after.into_iter().for_each(|work| work());
         self.value

@@ -4,6 +4,7 @@
 mod amr;
 mod client_ip;
 mod cursor;
+mod email;
 mod entities;
 mod guessing;
 mod ids;
@@ -19,6 +20,10 @@ mod username;
 pub use amr::Amr;
 pub use client_ip::{user_agent_label, ClientDetails, ClientIp, TrustedProxies};
 pub use cursor::Cursor;
+pub use email::{
+    Email, LinkPurpose, MAX_EMAIL_CHARS, MIN_EMAIL_CHARS, RESET_MAILS_PER_WINDOW, RESET_MAIL_WINDOW,
+    VERIFY_LINK_TTL,
+};
 pub use entities::{Post, SessionInfo, User};
 pub use guessing::{
     Charge, GuessBudget, GuessKind, GuessSubject, GUESS_WINDOW, KNOWN_NETWORK_FOR, MAX_GUESS_WINDOW,

@@ -22,4 +22,10 @@ pub enum Refusal {
     /// Two-factor login is not on (or the enrolment expired).
     #[error("two-factor login is not on")]
     SecondFactorOff,
+    /// Another account verified this email address first.
+    #[error("another account verified this address first")]
+    EmailTaken,
+    /// A mailed link that is unknown, used, expired or superseded.
+    #[error("the link is unknown, used, expired or superseded")]
+    InvalidLink,
 }

@@ -91,6 +91,11 @@ fn row(e: &ApiError) -> (StatusCode, &'static str, &'static str) {
         }
         ApiError::Validation(_) => (S::UNPROCESSABLE_ENTITY, "validation_failed", "Validation failed"),
         ApiError::Service(E::UsernameTaken) => (S::UNPROCESSABLE_ENTITY, "username_taken", "Username taken"),
+        ApiError::Service(E::EmailTaken { at_signup: true }) => {
+            (S::UNPROCESSABLE_ENTITY, "email_taken", "Email taken")
+        }
+        ApiError::Service(E::EmailTaken { at_signup: false }) => (S::CONFLICT, "email_taken", "Email taken"),
+        ApiError::Service(E::InvalidLink) => (S::UNPROCESSABLE_ENTITY, "invalid_link", "Invalid link"),
         ApiError::Service(E::RateLimited { .. } | E::AccountThrottled { .. }) => {
             (S::TOO_MANY_REQUESTS, "rate_limited", "Too many requests")
         }

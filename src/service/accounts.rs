@@ -4,15 +4,15 @@ use std::sync::Arc;
 
 use crate::auth::mfa::{new_mfa_token, MfaKey};
 use crate::auth::{
-    hash_refresh_token, new_refresh_token, random_token, IssuedToken, PasswordHasher, Successors, Tokens,
-    Verdict,
+    hash_refresh_token, new_refresh_token, random_token, IssuedToken, LinkKey, PasswordHasher, Successors,
+    Tokens, Verdict,
 };
 use crate::db::accounts::{CheckedPassword, Hold, NewSession, Refresh, Rotation, Start};
 use crate::db::sessions::SessionSet;
 use crate::db::{self, DbError};
 use crate::domain::{
-    Amr, ClientDetails, ClientIp, GuessSubject, Password, RefreshHash, Role, SessionId, User, UserId,
-    Username, MFA_TOKEN_TTL,
+    Amr, ClientDetails, ClientIp, Email, GuessSubject, Password, RefreshHash, Refusal, Role, SessionId, User,
+    UserId, Username, MFA_TOKEN_TTL,
 };
 use crate::metrics::Metrics;
 use crate::telemetry::AUDIT;
@@ -63,6 +63,10 @@ pub struct Accounts {
     issuer: String,
     metrics: Metrics,
     guesses: Guesses,
+    /// Derives mailed links' tokens.
+    links: Arc<LinkKey>,
+    /// How long a reset link lasts; `None`: mail is off.
+    reset_ttl: Option<std::time::Duration>,
 }
 
 /// What the service is built from, besides its sessions.
@@ -73,37 +77,51 @@ pub struct AccountsParts {
     pub mfa_key: Arc<MfaKey>,
     pub issuer: String,
     pub metrics: Metrics,
+    pub links: Arc<LinkKey>,
+    pub reset_ttl: Option<std::time::Duration>,
 }
 
+mod email;
 mod mfa;
 mod own;
 
+pub use email::Account;
 pub use mfa::Enrolment;
 
 impl Accounts {
     pub fn new(sessions: Sessions, parts: AccountsParts) -> Self {
-        let AccountsParts { tokens, hasher, successors, mfa_key, issuer, metrics } = parts;
+        let AccountsParts { tokens, hasher, successors, mfa_key, issuer, metrics, links, reset_ttl } = parts;
         let guesses = Guesses::new(sessions.db().clone(), metrics.clone());
-        Self { sessions, tokens, hasher, successors, mfa_key, issuer, metrics, guesses }
+        Self { sessions, tokens, hasher, successors, mfa_key, issuer, metrics, guesses, links, reset_ttl }
     }
 
-    /// A new account, always role `user`, and its first session.
+    /// A new account, always role `user`, and its first session. With
+    /// `email` (mail on), the address is the account's, unverified, and a
+    /// verification link is mailed to it.
     pub async fn sign_up(
         &self,
         username: Username,
         password: Password,
+        email: Option<Email>,
         ip: ClientIp,
         client: ClientDetails,
     ) -> Result<TokenPair, ServiceError> {
         let hash = self.hasher.hash(password).await?;
         let stored = hash.clone();
+        let (this, details) = (self.clone(), client.clone());
         let user = self
             .sessions
-            .db()
-            .write(move |conn| db::users::insert(conn, &username, &stored, Role::User))
+            .write(None, move |tx, _| {
+                let user = db::users::insert(tx, &username, &stored, Role::User)?;
+                if let Some(email) = &email {
+                    this.add_signup_email(tx, user.id, email, &details)?;
+                }
+                Ok(user)
+            })
             .await
             .map_err(|e| match e {
                 DbError::UniqueViolation => ServiceError::UsernameTaken,
+                DbError::Refused(Refusal::EmailTaken) => ServiceError::EmailTaken { at_signup: true },
                 other => other.into(),
             })?;
         let Login::Started(pair) = self.start(user.id, hash, None, client, None).await? else {

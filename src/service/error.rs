@@ -48,6 +48,12 @@ pub enum ServiceError {
     InvalidCode(&'static str),
     #[error("two-factor login is already on")]
     MfaAlreadyEnabled,
+    /// Another account verified the address first: a conflict when
+    /// verifying, a field that failed at signup.
+    #[error("another account uses this email address")]
+    EmailTaken { at_signup: bool },
+    #[error("the link is unknown, used, expired or superseded: ask for a new one")]
+    InvalidLink,
     /// A TOTP secret sealed under a key this instance does not hold.
     #[error("this instance cannot read two-factor secrets (its WARRANT_MFA_KEY); retry later")]
     MfaKey(#[source] UnknownMfaKey),
@@ -77,6 +83,8 @@ impl From<Refusal> for ServiceError {
             Refusal::NoLongerAdmin => Self::SessionEnded,
             Refusal::CodeUsed => Self::InvalidCode(WRONG_CODE),
             Refusal::SecondFactorOff => NOT_ON,
+            Refusal::EmailTaken => Self::EmailTaken { at_signup: false },
+            Refusal::InvalidLink => Self::InvalidLink,
         }
     }
 }

@@ -6,17 +6,20 @@ mod admin;
 mod error;
 mod guesses;
 mod limiter;
+mod mail_text;
+mod mailer;
 mod posts;
 mod readiness;
 mod sessions;
 #[cfg(test)]
 mod tests;
 
-pub use accounts::{Accounts, AccountsParts, Enrolment, Login, TokenPair};
+pub use accounts::{Account, Accounts, AccountsParts, Enrolment, Login, TokenPair};
 pub use admin::Admin;
 pub use error::ServiceError;
 pub use guesses::{Guesser, Guesses};
 pub use limiter::Limiter;
+pub use mailer::Mailer;
 pub use posts::Posts;
 pub use readiness::Readiness;
 pub use sessions::Sessions;

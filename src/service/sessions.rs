@@ -19,18 +19,25 @@ pub struct Sessions {
     revocations: Arc<Revocations>,
     live: Arc<LiveSessions>,
     policy: SessionPolicy,
+    /// Wakes this instance's mail sender when a write stored mail.
+    mail_wake: Arc<tokio::sync::Notify>,
 }
 
-/// The sessions a committed write ended reach this instance's mirror.
+/// The sessions a committed write ended reach this instance's mirror; the
+/// mail it stored wakes the sender.
 impl Mirror for Sessions {
     fn sessions_ended(&self, ended: &[SessionId]) {
         self.revocations.add_local(ended, self.policy);
+    }
+
+    fn mail_queued(&self) {
+        self.mail_wake.notify_one();
     }
 }
 
 impl Sessions {
     pub fn new(db: Db, revocations: Arc<Revocations>, policy: SessionPolicy) -> Self {
-        Self { db, revocations, live: Arc::default(), policy }
+        Self { db, revocations, live: Arc::default(), policy, mail_wake: Arc::default() }
     }
 
     /// A session of `user` just started here: its tokens are honoured
@@ -66,6 +73,11 @@ impl Sessions {
                 Ok(())
             }
         }
+    }
+
+    /// What wakes the mail sender (see `Mirror::mail_queued`).
+    pub fn mail_wake(&self) -> Arc<tokio::sync::Notify> {
+        self.mail_wake.clone()
     }
 
     /// The database, for reads and for writes that end no session.

@@ -28,7 +28,11 @@ fn ip() -> ClientIp {
 async fn sign_up(services: &Services, name: &str) -> TokenPair {
     let username = Username::parse(name).expect("a valid name");
     let password = Password::parse(PASSWORD.into()).expect("a valid password");
-    services.accounts.sign_up(username, password, ip(), ClientDetails::default()).await.expect("signed up")
+    services
+        .accounts
+        .sign_up(username, password, None, ip(), ClientDetails::default())
+        .await
+        .expect("signed up")
 }
 
 async fn log_in(services: &Services, name: &str) -> Result<Login, ServiceError> {

@@ -6,11 +6,11 @@ use actix_web_prom::PrometheusMetrics;
 
 use super::StartupError;
 use crate::auth::mfa::{MfaKey, MFA_KEY_SECRET_NAME};
-use crate::auth::{KeySet, PasswordHasher, Revocations, Successors, SyncClock, Tokens};
+use crate::auth::{KeySet, LinkKey, PasswordHasher, Revocations, Successors, SyncClock, Tokens};
 use crate::config::Config;
 use crate::db::{self, Db, DbError};
 use crate::metrics::Metrics;
-use crate::service::{Accounts, AccountsParts, Admin, Limiter, Posts, Readiness, Sessions};
+use crate::service::{Accounts, AccountsParts, Admin, Limiter, Mailer, Posts, Readiness, Sessions};
 
 pub struct Services {
     pub sessions: Sessions,
@@ -23,6 +23,8 @@ pub struct Services {
     pub revocations: Arc<Revocations>,
     pub metrics: Metrics,
     pub prometheus: PrometheusMetrics,
+    /// The outbox's sender, when mail is on.
+    pub mailer: Option<Mailer>,
     /// Where the signing keys came from, for the startup log.
     pub key_source: &'static str,
 }
@@ -45,6 +47,14 @@ impl Services {
             Some(key) => MfaKey::new(key.expose()),
             None => MfaKey::new(&shared_secret(db, MFA_KEY_SECRET_NAME, MfaKey::generate)?),
         };
+        let links = Arc::new(LinkKey::new(&shared_secret(db, LinkKey::SECRET_NAME, LinkKey::generate_key)?));
+        let mailer = match &config.mail {
+            Some(mail) => Some(
+                Mailer::new(mail, db.clone(), links.clone(), metrics.clone(), sessions.mail_wake())
+                    .map_err(StartupError::Mail)?,
+            ),
+            None => None,
+        };
         let accounts = Accounts::new(
             sessions.clone(),
             AccountsParts {
@@ -54,6 +64,8 @@ impl Services {
                 mfa_key: Arc::new(mfa_key),
                 issuer: config.issuer.clone(),
                 metrics: metrics.clone(),
+                links,
+                reset_ttl: config.mail.as_ref().map(|mail| mail.reset_ttl),
             },
         );
         Ok(Self {
@@ -63,6 +75,7 @@ impl Services {
             limiter: Limiter::new(config.rate_limit_per_min, config.trusted_proxies.clone(), db.clone()),
             sessions,
             accounts,
+            mailer,
             tokens,
             revocations,
             metrics,

@@ -33,8 +33,23 @@ fn documented(doc: &Value) -> BTreeSet<(String, String)> {
 
 #[actix_web::test]
 async fn every_registered_route_is_documented_and_every_documented_route_is_served() {
-    // With a URL issuer, so that the discovery documents are served too.
-    let app = spawn_app_with(Backend::Sqlite, |c| c.issuer = "https://auth.example.com".into()).await;
+    // With a URL issuer and mail on, so that the discovery documents and
+    // the mail routes are served too.
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.issuer = "https://auth.example.com".into();
+        c.mail = Some(warrant::config::MailConfig {
+            smtp: warrant::config::SmtpServer {
+                host: "127.0.0.1".into(),
+                port: Some(9),
+                tls: warrant::config::SmtpTls::Opportunistic,
+                credentials: None,
+            },
+            from: "warrant@auth.example.com".into(),
+            link_url: "https://app.example.com/auth".into(),
+            reset_ttl: std::time::Duration::from_secs(900),
+        });
+    })
+    .await;
     let res = app.call(Method::GET, "/openapi.json", None, None).await;
     let doc = res.assert_status(200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "OpenAPI 3.1");

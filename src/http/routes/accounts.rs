@@ -3,7 +3,7 @@ use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::domain::{ClientIp, Password, Username};
+use crate::domain::{ClientIp, Email, Password, Username};
 use crate::http::client_ip::{client_details, Throttled};
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{AuthUser, SessionToken};
@@ -25,6 +25,21 @@ pub struct CredentialsRequest {
     password: Option<String>,
 }
 
+/// A new account: credentials and, when mail is on, an address.
+#[derive(Deserialize, ToSchema)]
+pub struct SignupRequest {
+    /// 3–32 characters of `A-Z a-z 0-9 _ . -`; case-insensitively unique.
+    #[schema(value_type = String, required = true, example = "alice")]
+    username: Option<String>,
+    /// 8–128 characters; not one of the 10,000 most common passwords.
+    #[schema(value_type = String, required = true, example = "correct horse battery")]
+    password: Option<String>,
+    /// Optional, only when the server sends mail: a verification link goes
+    /// to it. 3–254 characters, one `@`.
+    #[schema(value_type = Option<String>, example = "alice@example.com")]
+    email: Option<String>,
+}
+
 #[derive(Deserialize, ToSchema)]
 pub struct RefreshRequest {
     /// The refresh token of the last token response.
@@ -42,8 +57,9 @@ pub struct LogoutQuery {
 
 /// Create an account and its first session
 ///
-/// The account's role is always `user`.
-#[utoipa::path(tag = "accounts", request_body = CredentialsRequest,
+/// The account's role is always `user`. With `email` (mail on), the address
+/// is the account's, unverified, and a verification link is mailed to it.
+#[utoipa::path(tag = "accounts", request_body = SignupRequest,
     responses((status = 201, description = "Account created; first token pair", body = TokenResponse),
         (status = 400, response = Problem), (status = 413, response = Problem), (status = 415, response = Problem),
         (status = 422, response = Problem), (status = 429, response = Problem)))]
@@ -51,15 +67,19 @@ pub struct LogoutQuery {
 pub async fn signup(
     Throttled(ip): Throttled,
     req: HttpRequest,
-    body: web::Json<CredentialsRequest>,
+    body: web::Json<SignupRequest>,
     accounts: web::Data<Accounts>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let mut v = Validator::default();
     let username = v.required("username", body.username, |raw| Username::parse(&raw));
     let password = v.required("password", body.password, Password::parse);
-    let (username, password) = v.finish(username.zip(password))?;
-    let pair = accounts.sign_up(username, password, ip, client_details(&req, ip)).await?;
+    let email = v.optional("email", body.email, |raw| match accounts.mail_on() {
+        true => Email::parse(&raw),
+        false => Err("cannot be given: mail is not configured on this server".into()),
+    });
+    let ((username, password), email) = v.finish(username.zip(password).zip(email))?;
+    let pair = accounts.sign_up(username, password, email, ip, client_details(&req, ip)).await?;
     Ok(TokenResponse::respond(pair, HttpResponse::Created()))
 }
 

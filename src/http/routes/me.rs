@@ -1,13 +1,15 @@
-//! The caller's own account: a new password, or no account at all.
-use actix_web::{delete, put, web, HttpResponse};
-use serde::Deserialize;
+//! The caller's own account: its view, a new password or address, or no
+//! account at all.
+use actix_web::{delete, get, put, web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::Password;
-use crate::http::client_ip::Throttled;
+use crate::domain::{Email, Password};
+use crate::http::client_ip::{client_details, Throttled};
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::AuthUser;
 use crate::http::request::Validator;
+use crate::http::wire::UserResponse;
 use crate::service::Accounts;
 
 #[derive(Deserialize, ToSchema)]
@@ -73,4 +75,83 @@ pub async fn delete_me(
     let password = v.finish(password)?;
     accounts.delete_me(user.id(), password, ip).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The caller's account, as its owner sees it.
+#[derive(Serialize, ToSchema)]
+pub struct MeResponse {
+    #[serde(flatten)]
+    user: UserResponse,
+    /// The account's address (unverified until its link is opened), or null.
+    #[schema(example = "alice@example.com")]
+    email: Option<String>,
+    email_verified: bool,
+    /// A new address asked for with `PUT /me/email`, waiting for verification.
+    pending_email: Option<String>,
+    /// Whether two-factor login (TOTP) is on.
+    totp: bool,
+    /// Registered passkeys.
+    passkeys: i64,
+}
+
+/// The caller's account
+///
+/// With its email, whether it is verified, an address waiting for
+/// verification, TOTP and passkeys.
+#[utoipa::path(tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, description = "The caller's account", body = MeResponse),
+        (status = 401, response = Problem)))]
+#[get("/me")]
+pub async fn get_me(
+    user: AuthUser,
+    accounts: web::Data<Accounts>,
+) -> Result<web::Json<MeResponse>, ApiError> {
+    let account = accounts.account(user.id()).await?;
+    Ok(web::Json(MeResponse {
+        user: account.user.into(),
+        email: account.email.address,
+        email_verified: account.email.verified,
+        pending_email: account.email.pending,
+        totp: account.totp,
+        passkeys: account.passkeys,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ChangeEmailRequest {
+    #[schema(value_type = String, required = true, example = "correct horse battery")]
+    password: Option<String>,
+    /// 3–254 characters, one `@`.
+    #[schema(value_type = String, required = true, example = "alice@example.org")]
+    email: Option<String>,
+}
+
+/// Change the caller's email address
+///
+/// Mails a verification link to the new address; until it is opened the
+/// account keeps its old `email` and shows the new one as `pending_email`.
+/// 404 when mail is not configured. Rule failures (422) come before the
+/// password check (401); counts toward the same per-client limit as
+/// `/login`.
+#[utoipa::path(tag = "accounts", request_body = ChangeEmailRequest, security(("bearer" = [])),
+    responses((status = 202, description = "The verification mail is stored and will be sent"),
+        (status = 400, response = Problem), (status = 401, response = Problem), (status = 404, response = Problem),
+        (status = 413, response = Problem), (status = 415, response = Problem), (status = 422, response = Problem),
+        (status = 429, response = Problem)))]
+#[put("/me/email")]
+pub async fn change_email(
+    _: super::recovery::MailOn,
+    Throttled(ip): Throttled,
+    req: HttpRequest,
+    user: AuthUser,
+    body: web::Json<ChangeEmailRequest>,
+    accounts: web::Data<Accounts>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let mut v = Validator::default();
+    let password = v.required("password", body.password, Ok);
+    let email = v.required("email", body.email, |raw| Email::parse(&raw));
+    let (password, email) = v.finish(password.zip(email))?;
+    accounts.change_email(user.id(), password, email, ip, client_details(&req, ip)).await?;
+    Ok(HttpResponse::Accepted().finish())
 }

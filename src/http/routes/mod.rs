@@ -11,6 +11,7 @@ pub mod health;
 pub mod me;
 pub mod mfa;
 pub mod posts;
+pub mod recovery;
 pub mod revoke;
 pub mod sessions;
 
@@ -45,8 +46,13 @@ declare![
     accounts::logout,
     revoke::revoke,
     accounts::check_session,
+    me::get_me,
     me::change_password,
+    me::change_email,
     me::delete_me,
+    recovery::verify_email,
+    recovery::forgot_password,
+    recovery::reset_password,
     mfa::mfa_status,
     mfa::enrol_totp,
     mfa::confirm_totp,
