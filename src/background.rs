@@ -66,6 +66,7 @@ pub async fn maintain(
                     db::sessions::prune(conn, KEEP_FINISHED_SESSIONS)?;
                     db::emails::prune(conn, KEEP_FINISHED_SESSIONS)?;
                     db::outbox::prune(conn, KEEP_SENT_MAIL)?;
+                    db::passkeys::prune(conn)?;
                     db::guesses::prune(conn, db::now())?;
                     db::rate_limits::prune(conn, chrono::Utc::now().timestamp_micros())
                 });

@@ -32,6 +32,8 @@ pub struct Config {
     pub mfa_key: Option<Secret>,
     /// `None`: mail is off (`WARRANT_SMTP_URL` unset).
     pub mail: Option<MailConfig>,
+    /// `None`: passkeys are off (`WARRANT_WEBAUTHN_RP_ID` unset).
+    pub webauthn: Option<WebauthnConfig>,
     pub rate_limit_per_min: u32,
     /// Live sessions a user may hold; a login past it ends their oldest.
     pub max_sessions_per_user: u32,
@@ -214,6 +216,7 @@ impl Config {
         let issuer = parse_issuer(env.get("WARRANT_ISSUER")?.unwrap_or_else(|| "warrant".into()))?;
         let issuer_host = url::Url::parse(&issuer).ok().and_then(|u| u.host_str().map(str::to_owned));
         let mail = mail::read(&env, issuer_host.as_deref())?;
+        let webauthn = webauthn::read(&env)?;
         Ok(Self {
             database_url,
             bind,
@@ -234,6 +237,7 @@ impl Config {
             },
             issuer,
             mail,
+            webauthn,
             audience: env.get("WARRANT_AUDIENCE")?.unwrap_or_else(|| "warrant".into()),
             jwt,
             rate_limit_per_min: env.number("WARRANT_RATE_LIMIT_PER_MIN", 30, 0..=1_000_000)?,
@@ -275,6 +279,8 @@ mod env;
 mod mail;
 #[cfg(test)]
 mod tests;
+mod webauthn;
 
 use env::{parse_issuer, parse_origins, Env};
 pub use mail::{MailConfig, SmtpServer, SmtpTls};
+pub use webauthn::WebauthnConfig;

@@ -65,6 +65,8 @@ pub enum StartupError {
     Metrics(String),
     #[error("{0}")]
     Mail(String),
+    #[error("{0}")]
+    Passkeys(String),
     #[error("WARRANT_BIND: cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
 }

@@ -26,7 +26,8 @@ pub struct CheckedPassword<'a> {
 pub struct NewSession<'a> {
     pub id: &'a SessionId,
     pub user: UserId,
-    pub password: CheckedPassword<'a>,
+    /// The password checked; `None` for a passkey login.
+    pub password: Option<CheckedPassword<'a>>,
     pub first_token: &'a RefreshHash,
     pub client: &'a ClientDetails,
     /// How the user logged in; a password alone may not suffice.
@@ -93,16 +94,19 @@ pub fn start_session(
     // password never outlives the change. The lock is exclusive so that one
     // user's concurrent logins count their sessions one at a time, and the
     // cap holds.
-    let account = lock_unchanged(tx, user, new.password.hash)?;
-    if let Some(renewed) = new.password.renewed {
+    let account = match new.password {
+        Some(password) => lock_unchanged(tx, user, password.hash)?,
+        None => users::lock(tx, user, RowLock::Update)?.ok_or(Refusal::Stale)?,
+    };
+    if let Some(renewed) = new.password.and_then(|password| password.renewed) {
         users::set_password_hash(tx, user, renewed)?;
     }
     if let Some(guessed) = new.guessed {
         guesses::refund(tx, guessed)?;
     }
     if new.amr == Amr::Password && mfa::factor(tx, user, true)?.is_some() {
-        let hold = hold.ok_or(Refusal::Stale)?;
-        let checked = new.password.renewed.unwrap_or(new.password.hash);
+        let (Some(hold), Some(password)) = (hold, new.password) else { return Err(Refusal::Stale.into()) };
+        let checked = password.renewed.unwrap_or(password.hash);
         mfa::insert_challenge(tx, hold.token_hash, user, checked, hold.expires_at)?;
         return Ok(Start::SecondFactorDue);
     }

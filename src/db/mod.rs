@@ -15,6 +15,7 @@ pub mod mfa;
 mod migrate;
 mod offload;
 pub mod outbox;
+pub mod passkeys;
 mod pool;
 pub mod posts;
 pub mod rate_limits;

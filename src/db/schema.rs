@@ -160,6 +160,35 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    passkey_users (user_id) {
+        user_id -> BigInt,
+        handle -> Text,
+    }
+}
+
+diesel::table! {
+    passkeys (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        credential_id -> Text,
+        name -> Text,
+        credential -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    webauthn_ceremonies (id) {
+        id -> Text,
+        kind -> Text,
+        user_id -> Nullable<BigInt>,
+        state -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(posts -> users (user_id));
 diesel::joinable!(mail_outbox -> email_links (link_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -180,7 +209,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_networks,
     user_emails,
     email_links,
-    mail_outbox
+    mail_outbox,
+    passkey_users,
+    passkeys,
+    webauthn_ceremonies
 );
 
 diesel::define_sql_function! {

@@ -8,6 +8,8 @@ pub enum Amr {
     Password,
     /// `["pwd", "otp"]`: a password, then a TOTP or recovery code.
     PasswordAndOtp,
+    /// `["hwk", "user"]`: a passkey, with user verification on the device.
+    Passkey,
 }
 
 impl Amr {
@@ -16,6 +18,7 @@ impl Amr {
         match self {
             Amr::Password => &["pwd"],
             Amr::PasswordAndOtp => &["pwd", "otp"],
+            Amr::Passkey => &["hwk", "user"],
         }
     }
 
@@ -24,16 +27,16 @@ impl Amr {
         match self {
             Amr::Password => "pwd",
             Amr::PasswordAndOtp => "pwd otp",
+            Amr::Passkey => "hwk user",
         }
     }
 
     /// The stored form read back; anything unknown counts as the weakest.
     pub fn from_stored(stored: &str) -> Self {
-        if stored == Amr::PasswordAndOtp.as_str() {
-            Amr::PasswordAndOtp
-        } else {
-            Amr::Password
-        }
+        [Amr::PasswordAndOtp, Amr::Passkey]
+            .into_iter()
+            .find(|amr| amr.as_str() == stored)
+            .unwrap_or(Amr::Password)
     }
 }
 

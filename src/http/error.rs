@@ -96,6 +96,12 @@ fn row(e: &ApiError) -> (StatusCode, &'static str, &'static str) {
         }
         ApiError::Service(E::EmailTaken { at_signup: false }) => (S::CONFLICT, "email_taken", "Email taken"),
         ApiError::Service(E::InvalidLink) => (S::UNPROCESSABLE_ENTITY, "invalid_link", "Invalid link"),
+        ApiError::Service(E::InvalidPasskey { at_login: true }) => {
+            (S::UNAUTHORIZED, "invalid_passkey", "Invalid passkey")
+        }
+        ApiError::Service(E::InvalidPasskey { at_login: false }) => {
+            (S::UNPROCESSABLE_ENTITY, "invalid_passkey", "Invalid passkey")
+        }
         ApiError::Service(E::RateLimited { .. } | E::AccountThrottled { .. }) => {
             (S::TOO_MANY_REQUESTS, "rate_limited", "Too many requests")
         }

@@ -21,6 +21,7 @@ use super::routes::Paths;
     tags(
         (name = "accounts", description = "Signup, login, sessions"),
         (name = "two-factor", description = "TOTP second factor and recovery codes"),
+        (name = "passkeys", description = "WebAuthn passkeys: registration and passwordless login"),
         (name = "posts", description = "Posts owned by users"),
         (name = "admin", description = "Admin-only account management"),
         (name = "operations", description = "Health, keys, metrics, documentation"),

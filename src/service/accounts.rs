@@ -4,11 +4,9 @@ use std::sync::Arc;
 
 use crate::auth::mfa::{new_mfa_token, MfaKey};
 use crate::auth::{
-    hash_refresh_token, new_refresh_token, random_token, IssuedToken, LinkKey, PasswordHasher, Successors,
-    Tokens, Verdict,
+    new_refresh_token, random_token, IssuedToken, LinkKey, PasswordHasher, Successors, Tokens, Verdict,
 };
-use crate::db::accounts::{CheckedPassword, Hold, NewSession, Refresh, Rotation, Start};
-use crate::db::sessions::SessionSet;
+use crate::db::accounts::{CheckedPassword, Hold, NewSession, Start};
 use crate::db::{self, DbError};
 use crate::domain::{
     Amr, ClientDetails, ClientIp, Email, GuessSubject, Password, RefreshHash, Refusal, Role, SessionId, User,
@@ -67,6 +65,8 @@ pub struct Accounts {
     links: Arc<LinkKey>,
     /// How long a reset link lasts; `None`: mail is off.
     reset_ttl: Option<std::time::Duration>,
+    /// `None`: passkeys are off.
+    webauthn: Option<Arc<webauthn_rs::Webauthn>>,
 }
 
 /// What the service is built from, besides its sessions.
@@ -79,20 +79,46 @@ pub struct AccountsParts {
     pub metrics: Metrics,
     pub links: Arc<LinkKey>,
     pub reset_ttl: Option<std::time::Duration>,
+    pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
 }
 
 mod email;
 mod mfa;
 mod own;
+mod passkeys;
+mod tokens;
 
 pub use email::Account;
 pub use mfa::Enrolment;
+pub use passkeys::Started as PasskeyCeremony;
 
 impl Accounts {
     pub fn new(sessions: Sessions, parts: AccountsParts) -> Self {
-        let AccountsParts { tokens, hasher, successors, mfa_key, issuer, metrics, links, reset_ttl } = parts;
+        let AccountsParts {
+            tokens,
+            hasher,
+            successors,
+            mfa_key,
+            issuer,
+            metrics,
+            links,
+            reset_ttl,
+            webauthn,
+        } = parts;
         let guesses = Guesses::new(sessions.db().clone(), metrics.clone());
-        Self { sessions, tokens, hasher, successors, mfa_key, issuer, metrics, guesses, links, reset_ttl }
+        Self {
+            sessions,
+            tokens,
+            hasher,
+            successors,
+            mfa_key,
+            issuer,
+            metrics,
+            guesses,
+            links,
+            reset_ttl,
+            webauthn,
+        }
     }
 
     /// A new account, always role `user`, and its first session. With
@@ -198,7 +224,7 @@ impl Accounts {
         let started = self
             .sessions
             .write(Some(user), move |tx, policy| {
-                let password = CheckedPassword { hash: &hash, renewed: renewed.as_deref() };
+                let password = Some(CheckedPassword { hash: &hash, renewed: renewed.as_deref() });
                 let new = NewSession {
                     id: &sid,
                     user,
@@ -223,70 +249,6 @@ impl Accounts {
     fn begin(&self, user: User, new: NewTokens, amr: Amr) -> Result<TokenPair, ServiceError> {
         self.sessions.started(&new.session, user.id);
         self.pair(user, new.session, new.refresh_token, amr)
-    }
-
-    /// Trades a live refresh token for a new pair. A token that was already
-    /// used ends its whole session.
-    pub async fn refresh(&self, presented: &str, ip: ClientIp) -> Result<TokenPair, ServiceError> {
-        // The successor is derived from the token presented, so a repeat
-        // within the grace window, on any instance, gets the same one.
-        let (successor, successor_hash) = self.successors.of(presented);
-        let presented = hash_refresh_token(presented);
-        let outcome = self
-            .sessions
-            .write(None, move |tx, policy| {
-                let rotation = Rotation { presented: &presented, successor: &successor_hash };
-                db::accounts::rotate(tx, rotation, policy)
-            })
-            .await?;
-        let result = match &outcome {
-            Refresh::Rotated { .. } => "ok",
-            Refresh::Repeated { .. } => "repeat",
-            Refresh::Reused { .. } => "reuse",
-            Refresh::Invalid => "invalid",
-        };
-        self.metrics.refreshes.with_label_values(&[result]).inc();
-        match outcome {
-            Refresh::Rotated { user, session, amr } => {
-                tracing::info!(target: AUDIT, event = "refresh", user_id = user.id.0, session_id = %session, ip = %ip);
-                self.pair(user, session, successor, amr)
-            }
-            Refresh::Repeated { user, session, amr } => {
-                tracing::info!(target: AUDIT, event = "refresh_repeated", user_id = user.id.0, session_id = %session, ip = %ip);
-                self.pair(user, session, successor, amr)
-            }
-            Refresh::Reused { user, ended } => {
-                tracing::warn!(target: AUDIT, event = "refresh_reuse_detected", user_id = user.0, session_id = ?ended, ip = %ip);
-                Err(ServiceError::InvalidRefreshToken)
-            }
-            Refresh::Invalid => Err(ServiceError::InvalidRefreshToken),
-        }
-    }
-
-    /// Ends the session of `token`, a refresh or an access token (RFC 7009:
-    /// a client that lost its access token can still end its session). An
-    /// unknown, expired or already ended token is no error: there is
-    /// nothing left to end.
-    pub async fn revoke(&self, token: &str, ip: ClientIp) -> Result<(), ServiceError> {
-        let refresh = hash_refresh_token(token);
-        let access = self.tokens.verify(token).ok();
-        let ended = self
-            .sessions
-            .write(access.as_ref().map(|claims| claims.user_id), move |tx, policy| {
-                let session = match &access {
-                    Some(claims) => Some(claims.session_id.clone()),
-                    None => db::sessions::owner_of_token(tx, &refresh)?.map(|(session, _)| session),
-                };
-                match &session {
-                    Some(session) => db::sessions::end(tx, SessionSet::One(session), policy),
-                    None => Ok(Vec::new()),
-                }
-            })
-            .await?;
-        if !ended.is_empty() {
-            tracing::info!(target: AUDIT, event = "revoked", session_id = ?ended, ip = %ip);
-        }
-        Ok(())
     }
 
     /// The caller's account. A deleted user's sessions are revoked; this

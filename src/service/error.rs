@@ -54,6 +54,10 @@ pub enum ServiceError {
     EmailTaken { at_signup: bool },
     #[error("the link is unknown, used, expired or superseded: ask for a new one")]
     InvalidLink,
+    /// A passkey that does not verify (any reason: one answer): a failed
+    /// login, or a refused registration.
+    #[error("the passkey did not verify")]
+    InvalidPasskey { at_login: bool },
     /// A TOTP secret sealed under a key this instance does not hold.
     #[error("this instance cannot read two-factor secrets (its WARRANT_MFA_KEY); retry later")]
     MfaKey(#[source] UnknownMfaKey),

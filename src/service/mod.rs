@@ -14,7 +14,7 @@ mod sessions;
 #[cfg(test)]
 mod tests;
 
-pub use accounts::{Account, Accounts, AccountsParts, Enrolment, Login, TokenPair};
+pub use accounts::{Account, Accounts, AccountsParts, Enrolment, Login, PasskeyCeremony, TokenPair};
 pub use admin::Admin;
 pub use error::ServiceError;
 pub use guesses::{Guesser, Guesses};

@@ -7,7 +7,7 @@ use actix_web_prom::PrometheusMetrics;
 use super::StartupError;
 use crate::auth::mfa::{MfaKey, MFA_KEY_SECRET_NAME};
 use crate::auth::{KeySet, LinkKey, PasswordHasher, Revocations, Successors, SyncClock, Tokens};
-use crate::config::Config;
+use crate::config::{Config, WebauthnConfig};
 use crate::db::{self, Db, DbError};
 use crate::metrics::Metrics;
 use crate::service::{Accounts, AccountsParts, Admin, Limiter, Mailer, Posts, Readiness, Sessions};
@@ -66,6 +66,7 @@ impl Services {
                 metrics: metrics.clone(),
                 links,
                 reset_ttl: config.mail.as_ref().map(|mail| mail.reset_ttl),
+                webauthn: config.webauthn.as_ref().map(relying_party).transpose()?.map(Arc::new),
             },
         );
         Ok(Self {
@@ -83,6 +84,23 @@ impl Services {
             key_source,
         })
     }
+}
+
+/// The relying party passkeys are verified for.
+fn relying_party(config: &WebauthnConfig) -> Result<webauthn_rs::Webauthn, StartupError> {
+    let bad = |e: webauthn_rs::prelude::WebauthnError| {
+        StartupError::Passkeys(format!(
+            "WARRANT_WEBAUTHN_ORIGINS: not usable with WARRANT_WEBAUTHN_RP_ID: {e}"
+        ))
+    };
+    let (first, others) =
+        config.origins.split_first().ok_or_else(|| StartupError::Passkeys("no origin".into()))?;
+    let mut builder =
+        webauthn_rs::WebauthnBuilder::new(&config.rp_id, first).map_err(bad)?.rp_name(&config.rp_name);
+    for origin in others {
+        builder = builder.append_allowed_origin(origin);
+    }
+    builder.build().map_err(bad)
 }
 
 /// The secret every instance on the database shares under `name`, made by

@@ -6,6 +6,7 @@ mod helpers;
 
 mod accounts;
 mod admin;
+mod authenticator;
 mod errors;
 mod faults;
 mod guessing;
@@ -15,6 +16,7 @@ mod me;
 mod mfa;
 mod openapi;
 mod ops;
+mod passkeys;
 mod posts;
 mod rate_limits;
 mod recovery;

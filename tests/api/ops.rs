@@ -143,7 +143,7 @@ backend_test! {
 async fn the_startup_line_says_what_the_first_start_set_up_and_a_restart_reuses_it() {
     let dir = tempfile::tempdir().unwrap();
     let first = spawn_binary(&dir, &[("WARRANT_LOG", "info")]);
-    for said in ["w.db", "migrations_applied=7", "EdDSA key generated and stored in the database"] {
+    for said in ["w.db", "migrations_applied=8", "EdDSA key generated and stored in the database"] {
         assert!(first.listening.contains(said), "{said:?} in {}", first.listening);
     }
     drop(first);

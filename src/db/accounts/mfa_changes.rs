@@ -77,7 +77,7 @@ pub fn complete_login(
     let hash = users::password_hash(tx, user)?.filter(|hash| waiting.checked(hash)).ok_or(Refusal::Stale)?;
     spend(tx, user, factor)?;
     mfa::end_challenge(tx, token_hash)?;
-    let password = CheckedPassword { hash: &hash, renewed: None };
+    let password = Some(CheckedPassword { hash: &hash, renewed: None });
     let NewLogin { id, first_token, client } = new;
     let new = NewSession { id, user, password, first_token, client, amr: Amr::PasswordAndOtp, guessed: None };
     match start_session(tx, new, None, policy)? {

@@ -17,7 +17,7 @@ fn a_session_starts_only_if_the_checked_password_is_still_the_accounts() {
     let alice = Username::parse("alice").unwrap();
     let id = db.write_blocking(|conn| users::insert(conn, &alice, "hash-1", Role::User)).unwrap().id;
     let start = |sid: &str, checked: &str| {
-        let password = CheckedPassword { hash: checked, renewed: None };
+        let password = Some(CheckedPassword { hash: checked, renewed: None });
         let (sid, token) = (SessionId(sid.into()), RefreshHash(format!("refresh-{sid}")));
         let client = ClientDetails::default();
         let new = NewSession {

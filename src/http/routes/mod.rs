@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod health;
 pub mod me;
 pub mod mfa;
+pub mod passkeys;
 pub mod posts;
 pub mod recovery;
 pub mod revoke;
@@ -50,6 +51,14 @@ declare![
     me::change_password,
     me::change_email,
     me::delete_me,
+    passkeys::start_registration,
+    passkeys::register,
+    passkeys::list,
+    passkeys::delete_own,
+    passkeys::login_options,
+    passkeys::login,
+    passkeys::admin_list,
+    passkeys::admin_delete,
     recovery::verify_email,
     recovery::forgot_password,
     recovery::reset_password,

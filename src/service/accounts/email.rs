@@ -69,7 +69,8 @@ impl Accounts {
                 let Some(user) = db::users::find(conn, user)? else { return Ok(None) };
                 let email = db::emails::state(conn, user.id)?;
                 let totp = db::mfa::factor(conn, user.id, true)?.is_some();
-                Ok(Some(Account { user, email, totp, passkeys: 0 }))
+                let passkeys = db::passkeys::count(conn, user.id)?;
+                Ok(Some(Account { user, email, totp, passkeys }))
             })
             .await?;
         found.ok_or(ServiceError::SessionEnded)
