@@ -34,6 +34,8 @@ pub struct Config {
     pub mail: Option<MailConfig>,
     /// `None`: passkeys are off (`WARRANT_WEBAUTHN_RP_ID` unset).
     pub webauthn: Option<WebauthnConfig>,
+    /// Where the docs page sends readers for the guides (`WARRANT_DOCS_URL`).
+    pub docs_url: Option<String>,
     pub rate_limit_per_min: u32,
     /// Live sessions a user may hold; a login past it ends their oldest.
     pub max_sessions_per_user: u32,
@@ -217,6 +219,7 @@ impl Config {
         let issuer_host = url::Url::parse(&issuer).ok().and_then(|u| u.host_str().map(str::to_owned));
         let mail = mail::read(&env, issuer_host.as_deref())?;
         let webauthn = webauthn::read(&env)?;
+        let docs_url = env.get("WARRANT_DOCS_URL")?.map(parse_docs_url).transpose()?;
         Ok(Self {
             database_url,
             bind,
@@ -238,6 +241,7 @@ impl Config {
             issuer,
             mail,
             webauthn,
+            docs_url,
             audience: env.get("WARRANT_AUDIENCE")?.unwrap_or_else(|| "warrant".into()),
             jwt,
             rate_limit_per_min: env.number("WARRANT_RATE_LIMIT_PER_MIN", 30, 0..=1_000_000)?,
@@ -281,6 +285,6 @@ mod mail;
 mod tests;
 mod webauthn;
 
-use env::{parse_issuer, parse_origins, Env};
+use env::{parse_docs_url, parse_issuer, parse_origins, Env};
 pub use mail::{MailConfig, SmtpServer, SmtpTls};
 pub use webauthn::WebauthnConfig;

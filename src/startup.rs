@@ -133,6 +133,7 @@ impl Application {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let pool_size = config.db_pool_size as usize;
         let cors_origins = config.cors_origins.clone();
+        let docs_url = config.docs_url.clone();
         let body_timeout = config.body_timeout;
         let server = HttpServer::new(move || {
             App::new()
@@ -155,7 +156,7 @@ impl Application {
                 .app_data(sessions.clone())
                 .app_data(readiness.clone())
                 .app_data(issuer.clone())
-                .configure(http::configure)
+                .configure(|cfg| http::configure(cfg, docs_url.as_deref()))
                 .default_service(web::to(not_found))
         })
         // Stopped by `run_until_stopped` on SIGTERM/SIGINT: it stops

@@ -88,3 +88,12 @@ pub(super) fn parse_issuer(issuer: String) -> Result<String, ConfigError> {
     }
     Ok(issuer)
 }
+
+/// `WARRANT_DOCS_URL`: an `http(s)` URL (the guides' place, such as the
+/// repository's README heading).
+pub(super) fn parse_docs_url(raw: String) -> Result<String, ConfigError> {
+    match url::Url::parse(&raw) {
+        Ok(url) if matches!(url.scheme(), "https" | "http") && url.host_str().is_some() => Ok(raw),
+        _ => Err(invalid("WARRANT_DOCS_URL", format!("{raw:?} is not an http(s) URL"))),
+    }
+}

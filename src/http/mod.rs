@@ -48,8 +48,19 @@ fn allow(item: &PathItem) -> String {
 }
 
 /// Registers every route of the contract, then, for each path, the 405
-/// that answers the methods it does not serve.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// that answers the methods it does not serve. `guides`, when given, is
+/// where the OpenAPI document's `externalDocs` (and so the docs page)
+/// points readers for the guides.
+pub fn configure(cfg: &mut web::ServiceConfig, guides: Option<&str>) {
+    let mut doc = ApiDoc::openapi();
+    if let Some(url) = guides {
+        doc.external_docs = Some(
+            utoipa::openapi::external_docs::ExternalDocsBuilder::new()
+                .url(url)
+                .description(Some("Guides: clients, API, configuration, deployment, operations"))
+                .build(),
+        );
+    }
     routes::services(cfg);
     cfg.service(
         web::resource("/docs")
@@ -57,7 +68,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .to(|| async { HttpResponse::Found().insert_header(("location", "/docs/")).finish() }),
     )
     // Swagger UI's assets are compiled into the binary: no CDN, works offline.
-    .service(SwaggerUi::new("/docs/{tail}*").url("/openapi.json", ApiDoc::openapi()));
+    .service(SwaggerUi::new("/docs/{tail}*").url("/openapi.json", doc));
     // GET /metrics is answered before routing, by the metrics middleware.
     for (path, allow) in ALLOWED.iter() {
         let allow = allow.clone();

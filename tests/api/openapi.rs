@@ -33,8 +33,8 @@ fn documented(doc: &Value) -> BTreeSet<(String, String)> {
 
 #[actix_web::test]
 async fn every_registered_route_is_documented_and_every_documented_route_is_served() {
-    // With a URL issuer and mail on, so that the discovery documents and
-    // the mail routes are served too.
+    // With a URL issuer, mail and passkeys on, so that the discovery
+    // documents, the mail and the passkey routes are served too.
     let app = spawn_app_with(Backend::Sqlite, |c| {
         c.issuer = "https://auth.example.com".into();
         c.mail = Some(warrant::config::MailConfig {
@@ -48,6 +48,11 @@ async fn every_registered_route_is_documented_and_every_documented_route_is_serv
             link_url: "https://app.example.com/auth".into(),
             reset_ttl: std::time::Duration::from_secs(900),
         });
+        c.webauthn = Some(warrant::config::WebauthnConfig {
+            rp_id: "example.com".into(),
+            rp_name: "Example".into(),
+            origins: vec!["https://app.example.com".parse().unwrap()],
+        });
     })
     .await;
     let res = app.call(Method::GET, "/openapi.json", None, None).await;
@@ -56,7 +61,7 @@ async fn every_registered_route_is_documented_and_every_documented_route_is_serv
     assert_eq!(documented(doc), allowed(), "the 405s allow what the document lists");
 
     for (path, method) in documented(doc) {
-        let concrete = path.replace("{id}", "1");
+        let concrete = path.replace("{id}", "1").replace("{passkey_id}", "1");
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let res = app.raw(method.clone(), &concrete).send().await.unwrap();
         assert!(
@@ -127,4 +132,15 @@ async fn summaries_read_as_plain_text_and_schemas_name_their_fields() {
     for field in ["id", "username", "role", "created_at", "post_count"] {
         assert!(admin_user["properties"][field].is_object(), "{field}: {admin_user}");
     }
+}
+
+#[actix_web::test]
+async fn the_docs_page_points_to_the_guides_when_told_where_they_are() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let doc = app.call(Method::GET, "/openapi.json", None, None).await.body;
+    assert!(doc.get("externalDocs").is_none(), "no dead link by default");
+    let url = "https://git.example.com/warrant#readme";
+    let app = spawn_app_with(Backend::Sqlite, |c| c.docs_url = Some(url.into())).await;
+    let doc = app.call(Method::GET, "/openapi.json", None, None).await.body;
+    assert_eq!(doc["externalDocs"]["url"], url);
 }
