@@ -147,3 +147,47 @@ impl FromRequest for AdminUser {
         })
     }
 }
+
+/// An optional feature's routes answer 404 while it is off.
+pub trait Feature {
+    /// The 404's detail.
+    const OFF: &'static str;
+    fn on(accounts: &crate::service::Accounts) -> bool;
+}
+
+/// Mail: `WARRANT_SMTP_URL`.
+pub struct Mail;
+
+impl Feature for Mail {
+    const OFF: &'static str = "mail is not configured on this server";
+    fn on(accounts: &crate::service::Accounts) -> bool {
+        accounts.mail_on()
+    }
+}
+
+/// Passkeys: `WARRANT_WEBAUTHN_RP_ID`.
+pub struct Passkeys;
+
+impl Feature for Passkeys {
+    const OFF: &'static str = "passkeys are not configured on this server";
+    fn on(accounts: &crate::service::Accounts) -> bool {
+        accounts.passkeys_on()
+    }
+}
+
+/// First in an optional feature's handler: 404 before the body is read
+/// when the feature is off.
+pub struct Enabled<F>(std::marker::PhantomData<F>);
+
+impl<F: Feature> FromRequest for Enabled<F> {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let on = req.app_data::<web::Data<crate::service::Accounts>>().is_some_and(|a| F::on(a));
+        ready(match on {
+            true => Ok(Self(std::marker::PhantomData)),
+            false => Err(ServiceError::NotFound(F::OFF).into()),
+        })
+    }
+}

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use crate::domain::{Email, Password};
 use crate::http::client_ip::{client_details, Throttled};
 use crate::http::error::{ApiError, Problem};
-use crate::http::extract::AuthUser;
+use crate::http::extract::{AuthUser, Enabled, Mail};
 use crate::http::request::Validator;
 use crate::http::wire::UserResponse;
 use crate::service::Accounts;
@@ -140,7 +140,7 @@ pub struct ChangeEmailRequest {
         (status = 429, response = Problem)))]
 #[put("/me/email")]
 pub async fn change_email(
-    _: super::recovery::MailOn,
+    _: Enabled<Mail>,
     Throttled(ip): Throttled,
     req: HttpRequest,
     user: AuthUser,

@@ -10,27 +10,10 @@ use crate::db::passkeys::StoredPasskey;
 use crate::domain::{ClientIp, UserId};
 use crate::http::client_ip::{client_details, Throttled};
 use crate::http::error::{ApiError, Problem};
-use crate::http::extract::{AdminUser, AuthUser};
+use crate::http::extract::{AdminUser, AuthUser, Enabled, Passkeys};
 use crate::http::request::Validator;
 use crate::http::wire::TokenResponse;
 use crate::service::{Accounts, PasskeyCeremony, ServiceError};
-
-/// First in a passkey route's signature: without passkeys configured the
-/// route is 404, before its body is read.
-pub struct PasskeysOn;
-
-impl actix_web::FromRequest for PasskeysOn {
-    type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let on = req.app_data::<web::Data<Accounts>>().is_some_and(|accounts| accounts.passkeys_on());
-        std::future::ready(match on {
-            true => Ok(PasskeysOn),
-            false => Err(ServiceError::NotFound("passkeys are not configured on this server").into()),
-        })
-    }
-}
 
 #[derive(Deserialize, ToSchema)]
 pub struct PasskeyPasswordRequest {
@@ -120,7 +103,7 @@ fn parse_name(raw: String) -> Result<String, String> {
         (status = 422, response = Problem), (status = 429, response = Problem)))]
 #[post("/me/passkeys/registration")]
 pub async fn start_registration(
-    _: PasskeysOn,
+    _: Enabled<Passkeys>,
     Throttled(ip): Throttled,
     user: AuthUser,
     body: web::Json<PasskeyPasswordRequest>,
@@ -143,7 +126,7 @@ pub async fn start_registration(
         (status = 422, response = Problem)))]
 #[post("/me/passkeys")]
 pub async fn register(
-    _: PasskeysOn,
+    _: Enabled<Passkeys>,
     ip: ClientIp,
     user: AuthUser,
     body: web::Json<NewPasskeyRequest>,
@@ -168,7 +151,7 @@ pub async fn register(
         (status = 401, response = Problem), (status = 404, response = Problem)))]
 #[get("/me/passkeys")]
 pub async fn list(
-    _: PasskeysOn,
+    _: Enabled<Passkeys>,
     user: AuthUser,
     accounts: web::Data<Accounts>,
 ) -> Result<web::Json<PasskeysResponse>, ApiError> {
@@ -181,7 +164,7 @@ pub async fn list(
     responses((status = 204, description = "Deleted"), (status = 401, response = Problem), (status = 404, response = Problem)))]
 #[delete("/me/passkeys/{id}")]
 pub async fn delete_own(
-    _: PasskeysOn,
+    _: Enabled<Passkeys>,
     ip: ClientIp,
     user: AuthUser,
     id: web::Path<i64>,
@@ -201,7 +184,7 @@ pub async fn delete_own(
         (status = 404, response = Problem), (status = 429, response = Problem)))]
 #[post("/login/passkey/options")]
 pub async fn login_options(
-    _: PasskeysOn,
+    _: Enabled<Passkeys>,
     _throttled: Throttled,
     accounts: web::Data<Accounts>,
 ) -> Result<web::Json<CeremonyResponse>, ApiError> {
@@ -219,7 +202,7 @@ pub async fn login_options(
         (status = 422, response = Problem), (status = 429, response = Problem)))]
 #[post("/login/passkey")]
 pub async fn login(
-    _: PasskeysOn,
+    _: Enabled<Passkeys>,
     Throttled(ip): Throttled,
     req: HttpRequest,
     body: web::Json<PasskeyLoginRequest>,
@@ -243,7 +226,7 @@ pub async fn login(
         (status = 401, response = Problem), (status = 403, response = Problem), (status = 404, response = Problem)))]
 #[get("/admin/users/{id}/passkeys")]
 pub async fn admin_list(
-    _: PasskeysOn,
+    _: Enabled<Passkeys>,
     _admin: AdminUser,
     id: web::Path<i64>,
     accounts: web::Data<Accounts>,
@@ -261,7 +244,7 @@ pub async fn admin_list(
         (status = 403, response = Problem), (status = 404, response = Problem)))]
 #[delete("/admin/users/{id}/passkeys/{passkey_id}")]
 pub async fn admin_delete(
-    _: PasskeysOn,
+    _: Enabled<Passkeys>,
     ip: ClientIp,
     admin: AdminUser,
     path: web::Path<(i64, i64)>,

@@ -7,8 +7,9 @@ use utoipa::ToSchema;
 use crate::domain::{Email, Password};
 use crate::http::client_ip::{client_details, Throttled};
 use crate::http::error::{ApiError, Problem};
+use crate::http::extract::{Enabled, Mail};
 use crate::http::request::Validator;
-use crate::service::{Accounts, ServiceError};
+use crate::service::Accounts;
 
 #[derive(Deserialize, ToSchema)]
 pub struct LinkRequest {
@@ -33,23 +34,6 @@ pub struct ResetPasswordRequest {
     new_password: Option<String>,
 }
 
-/// First in a mail route's signature: without mail configured the route is
-/// 404, before its body is read.
-pub struct MailOn;
-
-impl actix_web::FromRequest for MailOn {
-    type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let on = req.app_data::<web::Data<Accounts>>().is_some_and(|accounts| accounts.mail_on());
-        std::future::ready(match on {
-            true => Ok(MailOn),
-            false => Err(ServiceError::NotFound("mail is not configured on this server").into()),
-        })
-    }
-}
-
 /// Verify an email address
 ///
 /// With the token of the link mailed to it: the address becomes the
@@ -62,7 +46,7 @@ impl actix_web::FromRequest for MailOn {
         (status = 413, response = Problem), (status = 415, response = Problem), (status = 422, response = Problem)))]
 #[post("/email/verify")]
 pub async fn verify_email(
-    _: MailOn,
+    _: Enabled<Mail>,
     ip: crate::domain::ClientIp,
     body: web::Json<LinkRequest>,
     accounts: web::Data<Accounts>,
@@ -86,7 +70,7 @@ pub async fn verify_email(
         (status = 415, response = Problem), (status = 422, response = Problem), (status = 429, response = Problem)))]
 #[post("/password/forgot")]
 pub async fn forgot_password(
-    _: MailOn,
+    _: Enabled<Mail>,
     Throttled(ip): Throttled,
     req: HttpRequest,
     body: web::Json<ForgotPasswordRequest>,
@@ -112,7 +96,7 @@ pub async fn forgot_password(
         (status = 415, response = Problem), (status = 422, response = Problem), (status = 429, response = Problem)))]
 #[post("/password/reset")]
 pub async fn reset_password(
-    _: MailOn,
+    _: Enabled<Mail>,
     Throttled(ip): Throttled,
     body: web::Json<ResetPasswordRequest>,
     accounts: web::Data<Accounts>,
