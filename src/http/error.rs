@@ -273,18 +273,6 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<DbError> for ApiError {
-    fn from(e: DbError) -> Self {
-        Self::Service(e.into())
-    }
-}
-
-impl From<HashError> for ApiError {
-    fn from(e: HashError) -> Self {
-        Self::Service(e.into())
-    }
-}
-
 impl From<TokenError> for ApiError {
     fn from(e: TokenError) -> Self {
         match e {
