@@ -5,20 +5,18 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{passkey_users, passkeys, webauthn_ceremonies};
-use super::{now, DbConn, DbError};
+use super::{execute, now, DbConn, DbError};
 use crate::domain::UserId;
 
-/// The account's user handle, stored as `new_handle` if it has none yet.
+/// The account's user handle, stored as `new_handle` if it has none yet
+/// (of two registrations starting at once, one handle wins).
 pub fn handle(conn: &mut DbConn, user: UserId, new_handle: &str) -> Result<String, DbError> {
-    let found: Option<String> =
-        passkey_users::table.find(user.0).select(passkey_users::handle).first(conn).optional()?;
-    if let Some(handle) = found {
-        return Ok(handle);
-    }
-    diesel::insert_into(passkey_users::table)
+    let insert = diesel::insert_into(passkey_users::table)
         .values((passkey_users::user_id.eq(user.0), passkey_users::handle.eq(new_handle)))
-        .execute(conn)?;
-    Ok(new_handle.to_owned())
+        .on_conflict(passkey_users::user_id)
+        .do_nothing();
+    execute(conn, insert)?;
+    Ok(passkey_users::table.find(user.0).select(passkey_users::handle).first(conn)?)
 }
 
 /// The account whose user handle is `handle`.
