@@ -2,7 +2,8 @@
 //! session takes a [`Tx`] (see `sessions::end`), and the value of a write
 //! run in one comes out only through [`Committed::apply`], which hands the
 //! ended sessions to the instance's mirror: a write cannot end a session
-//! and leave this instance honouring its tokens.
+//! and leave this instance honouring its tokens, nor store mail and leave
+//! the sender asleep.
 use std::ops::{Deref, DerefMut};
 
 use super::{Db, DbConn, DbError};
@@ -16,9 +17,6 @@ pub trait Mirror {
     fn mail_queued(&self) {}
 }
 
-/// Work to run once the transaction committed (never after a rollback).
-type AfterCommit = Box<dyn FnOnce() + Send>;
-
 /// The connection of a write transaction, and what its commit must be
 /// followed by. A conflict that reruns the transaction starts a new `Tx`,
 /// so a rolled-back attempt leaves nothing behind.
@@ -26,12 +24,11 @@ pub struct Tx<'c> {
     conn: &'c mut DbConn,
     ended: Vec<SessionId>,
     mail: bool,
-    after: Vec<AfterCommit>,
 }
 
 impl<'c> Tx<'c> {
     pub(super) fn new(conn: &'c mut DbConn) -> Self {
-        Self { conn, ended: Vec::new(), mail: false, after: Vec::new() }
+        Self { conn, ended: Vec::new(), mail: false }
     }
 
     /// Records sessions this transaction ended (`sessions::end`).
@@ -44,14 +41,8 @@ impl<'c> Tx<'c> {
         self.mail = true;
     }
 
-    /// Runs `work` after the commit, on the thread that ran the write: an
-    /// audit line, a wake-up, what must not happen for a rolled-back write.
-    pub fn after_commit(&mut self, work: impl FnOnce() + Send + 'static) {
-        self.after.push(Box::new(work));
-    }
-
     pub(super) fn commit<T>(self, value: T) -> Committed<T> {
-        Committed { value, ended: self.ended, mail: self.mail, after: self.after }
+        Committed { value, ended: self.ended, mail: self.mail }
     }
 }
 
@@ -75,12 +66,11 @@ pub struct Committed<T> {
     value: T,
     ended: Vec<SessionId>,
     mail: bool,
-    after: Vec<AfterCommit>,
 }
 
 impl<T> Committed<T> {
     /// Tells `mirror` the sessions the write ended and whether it stored
-    /// mail, runs its after-commit work, and gives its value.
+    /// mail, and gives its value.
     pub fn apply(self, mirror: &impl Mirror) -> T {
         if !self.ended.is_empty() {
             mirror.sessions_ended(&self.ended);
@@ -88,7 +78,6 @@ impl<T> Committed<T> {
         if self.mail {
             mirror.mail_queued();
         }
-        self.after.into_iter().for_each(|work| work());
         self.value
     }
 }
@@ -133,12 +122,16 @@ fn in_tx<T>(
 /// A mirror that keeps what it is told, for unit tests.
 #[cfg(test)]
 #[derive(Default)]
-pub(crate) struct Seen(pub std::cell::RefCell<Vec<SessionId>>);
+pub(crate) struct Seen(pub std::cell::RefCell<Vec<SessionId>>, pub std::cell::Cell<bool>);
 
 #[cfg(test)]
 impl Mirror for Seen {
     fn sessions_ended(&self, ended: &[SessionId]) {
         self.0.borrow_mut().extend_from_slice(ended);
+    }
+
+    fn mail_queued(&self) {
+        self.1.set(true);
     }
 }
 
@@ -147,23 +140,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_committed_write_hands_its_ended_sessions_to_the_mirror_before_its_value() {
+    fn a_committed_write_hands_what_it_did_to_the_mirror_with_its_value() {
         let (_dir, db) = super::super::scratch_sqlite();
-        let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = ran.clone();
         let committed = db
-            .write_tx_blocking(move |tx| {
+            .write_tx_blocking(|tx| {
                 tx.ended(&[SessionId("s1".into())]);
-                let flag = flag.clone();
-                tx.after_commit(move || flag.store(true, std::sync::atomic::Ordering::SeqCst));
+                tx.mail_queued();
                 Ok(7)
             })
             .unwrap();
-        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst), "nothing runs before apply");
         let seen = Seen::default();
         assert_eq!(committed.apply(&seen), 7);
         assert_eq!(*seen.0.borrow(), vec![SessionId("s1".into())]);
-        assert!(ran.load(std::sync::atomic::Ordering::SeqCst));
+        assert!(seen.1.get(), "the mail sender is woken");
+        let quiet = Seen::default();
+        db.write_tx_blocking(|_| Ok(())).unwrap().apply(&quiet);
+        assert!(quiet.0.borrow().is_empty() && !quiet.1.get(), "a write that did neither tells nothing");
     }
 
     #[test]
