@@ -60,10 +60,19 @@ async fn metrics(app: &TestApp) -> String {
     app.raw(Method::GET, "/metrics").send().await.unwrap().text().await.unwrap()
 }
 
-async fn forgot(app: &TestApp, email: &str) {
+async fn forgot(app: &TestApp, email: &str) -> Vec<String> {
     let res = app.call(Method::POST, "/password/forgot", None, Some(json!({"email": email}))).await;
     res.assert_status(202);
     assert_eq!(res.body, serde_json::Value::Null, "an empty body, whoever asks");
+    // The headers, but those that differ on every answer.
+    let mut headers: Vec<String> = res
+        .headers
+        .iter()
+        .filter(|(name, _)| !matches!(name.as_str(), "date" | "x-request-id"))
+        .map(|(name, value)| format!("{name}: {}", value.to_str().unwrap_or_default()))
+        .collect();
+    headers.sort();
+    headers
 }
 
 fn resets_to<'a>(mails: &'a [Mail], to: &str) -> Vec<&'a Mail> {
@@ -157,10 +166,11 @@ backend_test! {
             .await;
         res.assert_status(201);
         smtp.wait_for(2, WITHIN).await;
-        forgot(&app, "nobody@example.com").await;
-        forgot(&app, "bob@example.com").await;
+        let unknown = forgot(&app, "nobody@example.com").await;
+        let unverified = forgot(&app, "bob@example.com").await;
         for _ in 0..4 {
-            forgot(&app, "ALICE@example.com").await;
+            let known = forgot(&app, "ALICE@example.com").await;
+            assert_eq!((&known, &unverified), (&unknown, &unknown), "no enumeration: the same headers for all");
         }
         let bad = app.call(Method::POST, "/password/forgot", None, Some(json!({"email": "no-at-sign"}))).await;
         bad.assert_problem(422, "validation_failed");
@@ -188,10 +198,12 @@ backend_test! {
             async move { app.call(Method::POST, "/password/reset", None, Some(json!({"token": token, "new_password": password}))).await }
         };
         reset(token.clone(), "short").await.assert_problem(422, "validation_failed");
+        let replica = app.replica();
         reset(token.clone(), "a brand new password").await.assert_status(204);
         reset(token.clone(), "a brand new password").await.assert_problem(422, "invalid_link");
         for session in [&alice, &second] {
             app.check_session_once_synced(&session.token).await.assert_problem(401, "token_revoked");
+            replica.check_session_once_synced(&session.token).await.assert_problem(401, "token_revoked");
         }
         app.try_login("alice", PASSWORD).await.assert_problem(401, "invalid_credentials");
         app.try_login("alice", "a brand new password").await.assert_status(200);
@@ -207,6 +219,83 @@ backend_test! {
             .await;
         res.assert_status(204);
         reset(unused, "and one more password").await.assert_problem(422, "invalid_link");
+    }
+
+    async fn an_expired_link_is_refused_and_addresses_cannot_carry_headers(backend: Backend) {
+        let smtp = SmtpServer::start();
+        let app = app_with_mail(backend, &smtp).await;
+        verified(&app, &smtp, "alice", "alice@example.com").await;
+        forgot(&app, "alice@example.com").await;
+        let token = smtp.wait_for(2, WITHIN).await[1].link().1;
+        app.db.connect().batch_execute("UPDATE email_links SET expires_at = '2000-01-01 00:00:00'").unwrap();
+        let res = app
+            .call(Method::POST, "/password/reset", None, Some(json!({"token": token, "new_password": "a brand new password"})))
+            .await;
+        res.assert_problem(422, "invalid_link");
+        for email in ["a@b\r\nBcc: victim@example.com", "a@b\nSubject: hi", "a@b, c@d", "<a@b>\r\n"] {
+            let res = app.call(Method::POST, "/password/forgot", None, Some(json!({"email": email}))).await;
+            res.assert_problem(422, "validation_failed");
+            let body = json!({"username": "mallory", "password": PASSWORD, "email": email});
+            app.call(Method::POST, "/signup", None, Some(body)).await.assert_problem(422, "validation_failed");
+        }
+    }
+
+    async fn a_mail_stored_while_smtp_is_down_survives_a_kill_and_goes_out_after_the_restart(backend: Backend) {
+        let down = SmtpServer::stopped();
+        let db = TestDb::new(backend);
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_warrant"));
+        command
+            .arg("serve")
+            .env_clear()
+            .env("DATABASE_URL", db.url())
+            .env("WARRANT_LOG", "warn,warrant::startup=info")
+            .env("WARRANT_RATE_LIMIT_PER_MIN", "0")
+            .env("WARRANT_SMTP_URL", format!("smtp://127.0.0.1:{}", down.port))
+            .env("WARRANT_MAIL_FROM", "warrant@auth.example.com")
+            .env("WARRANT_LINK_URL", "https://app.example.com/auth")
+            .envs(crate::helpers::pooler().map(|p| ("WARRANT_DB_POOLER", p)));
+        let running = crate::binary::serve(command);
+        let first = TestApp::external(&running.base);
+        let body = json!({"username": "alice", "password": PASSWORD, "email": "alice@example.com"});
+        first.call(Method::POST, "/signup", None, Some(body)).await.assert_status(201);
+        // Let its sender fail once against the dead server (a claim lasts
+        // two minutes; a failed send hands the mail back at once).
+        actix_web::rt::time::sleep(Duration::from_millis(1500)).await;
+        drop(running); // kill -9: the mail is only in the database now
+        let up = SmtpServer::start();
+        let mut config = test_config(&db);
+        with_mail(&mut config, &up);
+        let _restarted = spawn_app_on(db, config);
+        let mails = up.wait_for(1, Duration::from_secs(15)).await;
+        assert_eq!(mails.len(), 1, "the stored mail went out after the restart");
+        assert_eq!(mails[0].to, "alice@example.com");
+    }
+
+    async fn the_outbox_delivers_a_backlog_once_each(backend: Backend) {
+        let smtp = SmtpServer::stopped();
+        let app = app_with_mail(backend, &smtp).await;
+        let count = 40;
+        let started = std::time::Instant::now();
+        for n in 0..count {
+            let body = json!({"username": format!("user{n}"), "password": PASSWORD, "email": format!("user{n}@example.com")});
+            app.call(Method::POST, "/signup", None, Some(body)).await.assert_status(201);
+        }
+        let stored = started.elapsed();
+        smtp.resume();
+        let resumed = std::time::Instant::now();
+        let mails = smtp.wait_for(count, Duration::from_secs(60)).await;
+        let drained = resumed.elapsed();
+        let mut to: Vec<String> = mails.iter().map(|m| m.to.clone()).collect();
+        to.sort();
+        to.dedup();
+        assert_eq!((mails.len(), to.len()), (count, count), "every mail, once");
+        // A figure for the closing note, not a promise (the sender backs
+        // off while the server is down, up to its next retry).
+        eprintln!(
+            "outbox ({backend:?}): {count} signups with mail in {:.1} s; the backlog drained {:.1} s after SMTP came up",
+            stored.as_secs_f64(),
+            drained.as_secs_f64()
+        );
     }
 
     async fn mail_waits_while_the_smtp_server_is_down_and_goes_out_when_it_returns(backend: Backend) {
