@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 
 import { createClient, WarrantError } from "../dist/warrant.js";
 import { startWarrant } from "./server.mjs";
+import { base32, totp } from "./totp.mjs";
 
 const PASSWORD = "correct horse battery";
 let server;
@@ -121,22 +122,4 @@ test("an account with TOTP on logs in with its code", async () => {
 
 function jsonBody(method, body) {
   return { method, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) };
-}
-
-function base32(text) {
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  let bits = "";
-  for (const c of text.replace(/=+$/, "")) bits += alphabet.indexOf(c).toString(2).padStart(5, "0");
-  return Uint8Array.from(bits.match(/.{8}/g), (b) => parseInt(b, 2));
-}
-
-async function totp(secret, offset = 0) {
-  const step = Math.floor(Date.now() / 30_000) + offset;
-  const counter = new ArrayBuffer(8);
-  new DataView(counter).setBigUint64(0, BigInt(step));
-  const key = await crypto.subtle.importKey("raw", secret, { name: "HMAC", hash: "SHA-1" }, false, ["sign"]);
-  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, counter));
-  const offset = mac[19] & 0xf;
-  const code = ((mac[offset] & 0x7f) << 24) | (mac[offset + 1] << 16) | (mac[offset + 2] << 8) | mac[offset + 3];
-  return String(code % 1_000_000).padStart(6, "0");
 }
