@@ -144,3 +144,21 @@ async fn the_docs_page_points_to_the_guides_when_told_where_they_are() {
     let doc = app.call(Method::GET, "/openapi.json", None, None).await.body;
     assert_eq!(doc["externalDocs"]["url"], url);
 }
+
+#[actix_web::test]
+async fn every_operation_has_an_id_of_its_own() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let doc = app.call(Method::GET, "/openapi.json", None, None).await.body;
+    let mut ids: Vec<String> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| {
+            item.as_object().unwrap().values().filter_map(|op| op["operationId"].as_str().map(String::from))
+        })
+        .collect();
+    let all = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), all, "operation ids repeat: {ids:?}");
+}

@@ -102,7 +102,7 @@ fn parse_name(raw: String) -> Result<String, String> {
         (status = 400, response = Problem), (status = 401, response = Problem), (status = 404, response = Problem),
         (status = 422, response = Problem), (status = 429, response = Problem)))]
 #[post("/me/passkeys/registration")]
-pub async fn start_registration(
+pub async fn start_passkey_registration(
     _: Enabled<Passkeys>,
     Throttled(ip): Throttled,
     user: AuthUser,
@@ -125,7 +125,7 @@ pub async fn start_registration(
         (status = 400, response = Problem), (status = 401, response = Problem), (status = 404, response = Problem),
         (status = 422, response = Problem)))]
 #[post("/me/passkeys")]
-pub async fn register(
+pub async fn register_passkey(
     _: Enabled<Passkeys>,
     ip: ClientIp,
     user: AuthUser,
@@ -150,7 +150,7 @@ pub async fn register(
     responses((status = 200, description = "Oldest first", body = PasskeysResponse),
         (status = 401, response = Problem), (status = 404, response = Problem)))]
 #[get("/me/passkeys")]
-pub async fn list(
+pub async fn list_passkeys(
     _: Enabled<Passkeys>,
     user: AuthUser,
     accounts: web::Data<Accounts>,
@@ -163,7 +163,7 @@ pub async fn list(
 #[utoipa::path(tag = "passkeys", params(("id" = i64, Path, description = "Passkey id")), security(("bearer" = [])),
     responses((status = 204, description = "Deleted"), (status = 401, response = Problem), (status = 404, response = Problem)))]
 #[delete("/me/passkeys/{id}")]
-pub async fn delete_own(
+pub async fn delete_passkey(
     _: Enabled<Passkeys>,
     ip: ClientIp,
     user: AuthUser,
@@ -183,7 +183,7 @@ pub async fn delete_own(
     responses((status = 200, description = "A login ceremony", body = CeremonyResponse),
         (status = 404, response = Problem), (status = 429, response = Problem)))]
 #[post("/login/passkey/options")]
-pub async fn login_options(
+pub async fn passkey_login_options(
     _: Enabled<Passkeys>,
     _throttled: Throttled,
     accounts: web::Data<Accounts>,
@@ -201,7 +201,7 @@ pub async fn login_options(
         (status = 400, response = Problem), (status = 401, response = Problem), (status = 404, response = Problem),
         (status = 422, response = Problem), (status = 429, response = Problem)))]
 #[post("/login/passkey")]
-pub async fn login(
+pub async fn log_in_with_passkey(
     _: Enabled<Passkeys>,
     Throttled(ip): Throttled,
     req: HttpRequest,
@@ -225,7 +225,7 @@ pub async fn login(
     responses((status = 200, description = "Oldest first", body = PasskeysResponse),
         (status = 401, response = Problem), (status = 403, response = Problem), (status = 404, response = Problem)))]
 #[get("/admin/users/{id}/passkeys")]
-pub async fn admin_list(
+pub async fn list_user_passkeys(
     _: Enabled<Passkeys>,
     _admin: AdminUser,
     id: web::Path<i64>,
@@ -243,7 +243,7 @@ pub async fn admin_list(
     responses((status = 204, description = "Deleted"), (status = 401, response = Problem),
         (status = 403, response = Problem), (status = 404, response = Problem)))]
 #[delete("/admin/users/{id}/passkeys/{passkey_id}")]
-pub async fn admin_delete(
+pub async fn delete_user_passkey(
     _: Enabled<Passkeys>,
     ip: ClientIp,
     admin: AdminUser,
