@@ -20,6 +20,20 @@ impl Authenticator {
     }
 }
 
+/// Seconds a test's codes stay in one step: it starts its codes with at
+/// least this much of the step left, so none straddles a step's end.
+const STEADY_SECS: i64 = 15;
+
+/// Waits, if need be, until the current 30 s step has `STEADY_SECS` left:
+/// a code computed near a step's end may be checked in the next step,
+/// where "one step back" is two (a flake seen under CI load).
+async fn steady_step() {
+    let left = 30 - chrono::Utc::now().timestamp_millis().rem_euclid(30_000) / 1000;
+    if left < STEADY_SECS {
+        actix_web::rt::time::sleep(std::time::Duration::from_secs(left as u64 + 1)).await;
+    }
+}
+
 /// The `amr` claim of an access token.
 fn amr_of(token: &str) -> Value {
     let payload = token.split('.').nth(1).unwrap();
@@ -58,7 +72,8 @@ fn scan(svg: &str) -> String {
 }
 
 /// Turns TOTP on for `session`'s account: its authenticator and recovery
-/// codes. The code confirmed with is of the previous step (clock drift).
+/// codes. The code confirmed with is of the previous step (clock drift),
+/// early in a step, so the test's codes that follow keep to it.
 pub(crate) async fn turn_on(
     app: &TestApp,
     session: &Session,
@@ -71,6 +86,7 @@ pub(crate) async fn turn_on(
     let totp = TOTP::from_url(uri).expect("an authenticator app reads the URI");
     assert_eq!(totp.get_secret_base32(), enrolment["secret"].as_str().unwrap());
     let app_ = Authenticator(totp);
+    steady_step().await;
     let res = app.post("/me/mfa/totp/confirm", &session.token, json!({"code": app_.code(-1)})).await;
     let codes: Vec<String> =
         serde_json::from_value(res.assert_status(200)["recovery_codes"].clone()).unwrap();
