@@ -119,6 +119,20 @@ impl r2d2::ManageConnection for Manager {
     }
 }
 
+/// Makes a pool's SQLite connections give up on a lock at once (busy
+/// timeout 0, set once the connection is set up, which may wait): for
+/// reads run on the async workers, which must never wait on a lock.
+#[derive(Debug)]
+pub(super) struct NoLockWaits;
+
+impl r2d2::CustomizeConnection<PoolConn, diesel::ConnectionError> for NoLockWaits {
+    fn on_acquire(&self, conn: &mut PoolConn) -> Result<(), diesel::ConnectionError> {
+        conn.conn
+            .batch_execute("PRAGMA busy_timeout = 0")
+            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)
+    }
+}
+
 /// Behind a transaction-mode pooler no session `SET` survives, so the
 /// database itself must bound every wait (for the role or the database);
 /// without that a stuck lock would hold requests without end. One line

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::conn::{check_bounds_set, create_private, Manager};
+use super::conn::{check_bounds_set, create_private, Manager, NoLockWaits};
 use super::error::FAULT_KINDS;
 use super::transaction::{retrying, transaction, Begin};
 use super::turns::AccountTurns;
@@ -35,6 +35,9 @@ pub struct Db {
     /// A connection or two kept apart for work that must not queue behind
     /// requests: revocation syncs and readiness checks.
     pub(super) urgent: r2d2::Pool<Manager>,
+    /// SQLite only: a connection per core for reads run on the calling
+    /// thread (see [`Db::read_here`]), which give up on a lock at once.
+    pub(super) here: Option<r2d2::Pool<Manager>>,
     pub(super) url: DatabaseUrl,
     pub(super) backend: Backend,
     /// How long any one operation may wait on the database.
@@ -90,6 +93,16 @@ impl Db {
         Ok(Self {
             pool: build(manager, max_size, bound.min(POOL_WAIT))?,
             urgent: build(Manager { url: url.clone(), bound: urgent_bound }, 2, urgent_bound)?,
+            here: match url.backend() {
+                Backend::Sqlite => Some(
+                    r2d2::Pool::builder()
+                        .max_size(std::thread::available_parallelism().map_or(2, |n| n.get()) as u32)
+                        .connection_customizer(Box::new(NoLockWaits))
+                        .build(Manager { url: url.clone(), bound })
+                        .map_err(ConnectError::new)?,
+                ),
+                Backend::Postgres => None,
+            },
             url: url.clone(),
             backend: url.backend(),
             bound,
@@ -190,6 +203,25 @@ impl Db {
                 self.run_on(&mut pooled, &f)
             }
             other => other,
+        }
+    }
+
+    /// Runs a read on the calling thread when nothing in it can wait: on
+    /// SQLite, whose WAL readers take no lock a writer holds, on one of the
+    /// `here` connections kept for this that is free right now.
+    /// `None` (nothing answered) when it would have to wait: on PostgreSQL
+    /// (the answer comes over the network), with each such connection in
+    /// use, or a lock in the way (checkpoint, recovery); the caller then
+    /// hands the read to the blocking pool. Saves the two thread hand-offs
+    /// a read otherwise costs (`bench/RESULTS.md`, item 23).
+    pub(super) fn read_here<T>(
+        &self,
+        f: &impl Fn(&mut DbConn) -> Result<T, DbError>,
+    ) -> Option<Result<T, DbError>> {
+        let mut pooled = self.here.as_ref()?.try_get()?;
+        match self.run_on(&mut pooled, f) {
+            Err(DbError::Conflict(_) | DbError::TimedOut(_) | DbError::Unavailable(_)) => None,
+            answer => Some(self.faults.count(answer)),
         }
     }
 
