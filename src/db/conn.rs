@@ -189,3 +189,25 @@ pub(super) fn create_private(path: &str) -> Result<(), ConnectError> {
         Err(e) => Err(ConnectError::new(format!("cannot create the SQLite file {path}: {e}"))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use diesel::sql_types::Text;
+    use diesel::{Connection, RunQueryDsl, SqliteConnection};
+
+    /// `.cargo/config.toml` builds SQLite this way (see there); a build
+    /// without it still works, but pays a mutex per call on a connection
+    /// and shares one page cache behind a global mutex.
+    #[test]
+    fn sqlite_is_built_without_per_call_mutexes_or_a_shared_page_cache() {
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        let options: String = diesel::select(diesel::dsl::sql::<Text>(
+            "(SELECT group_concat(compile_options, ' ') FROM pragma_compile_options)",
+        ))
+        .get_result(&mut conn)
+        .unwrap();
+        let options: Vec<&str> = options.split(' ').collect();
+        assert!(options.contains(&"THREADSAFE=2"), "{options:?}");
+        assert!(!options.contains(&"ENABLE_MEMORY_MANAGEMENT"), "{options:?}");
+    }
+}
