@@ -1,4 +1,5 @@
 //! Posts: anyone signed in reads; the author edits; the author or an admin deletes.
+use actix_web::http::header::ContentType;
 use actix_web::{delete, get, patch, post, web, HttpResponse};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -51,7 +52,7 @@ pub async fn list_posts(
     _user: AuthUser,
     query: web::Query<ListPostsQuery>,
     posts: web::Data<Posts>,
-) -> Result<web::Json<Page<PostResponse>>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let mut v = Validator::default();
     let page = page_params(&mut v, query.limit, query.cursor);
@@ -65,7 +66,8 @@ pub async fn list_posts(
     let ((limit, cursor), author) = v.finish(page.zip(author))?;
     let before = cursor.map(|c| PostId(c.id()));
     let rows = posts.list(author, before, limit + 1).await?;
-    Ok(web::Json(Page::from_rows(rows, limit as usize, |p| p.id.0, PostResponse::from)))
+    let page = Page::from_rows(rows, limit as usize, |p| p.id.0, PostResponse::from);
+    Ok(HttpResponse::Ok().content_type(ContentType::json()).body(page.to_json()))
 }
 
 /// Create a post, owned by the caller
