@@ -11,7 +11,7 @@ use super::url::with_connect_timeout;
 use super::{ConnectError, DatabaseUrl, Pooler};
 
 /// libpq's connect timeout, in seconds (its smallest useful value).
-const CONNECT_TIMEOUT_SECS: u64 = 2;
+pub(super) const CONNECT_TIMEOUT_SECS: u64 = 2;
 
 /// One connection to whichever database `DATABASE_URL` names.
 #[derive(diesel::MultiConnection)]
@@ -58,21 +58,7 @@ impl Manager {
                     conn.set_prepared_statement_cache_size(CacheSize::Disabled);
                     return Ok(DbConn::Pg(conn));
                 }
-                // plan_cache_mode: our statements are all short indexed
-                // lookups whose best plan does not depend on the values bound;
-                // without it PostgreSQL re-plans each cached statement with a
-                // LIMIT parameter on every execution. The timeouts bound every
-                // wait: a statement or lock wait past them fails (503) instead
-                // of holding a pooled connection, and a transaction left open
-                // by a stalled process releases its row locks.
-                setup(
-                    &mut conn,
-                    &format!(
-                        "SET plan_cache_mode = force_generic_plan; SET statement_timeout = {ms}; \
-                         SET lock_timeout = {ms}; SET idle_in_transaction_session_timeout = {}",
-                        ms * 2
-                    ),
-                )?;
+                setup(&mut conn, &session_bounds(self.bound))?;
                 Ok(DbConn::Pg(conn))
             }
             DatabaseUrl::Sqlite(path) => {
@@ -91,6 +77,23 @@ impl Manager {
             }
         }
     }
+}
+
+/// What every PostgreSQL session of ours starts with (not behind a
+/// transaction-mode pooler, which carries no session settings).
+/// plan_cache_mode: our statements are all short indexed lookups whose best
+/// plan does not depend on the values bound; without it PostgreSQL re-plans
+/// each cached statement with a LIMIT parameter on every execution. The
+/// timeouts bound every wait: a statement or lock wait past them fails (503)
+/// instead of holding a connection, and a transaction left open by a
+/// stalled process releases its row locks.
+pub(super) fn session_bounds(bound: Duration) -> String {
+    let ms = bound.as_millis();
+    format!(
+        "SET plan_cache_mode = force_generic_plan; SET statement_timeout = {ms}; SET lock_timeout = {ms}; \
+         SET idle_in_transaction_session_timeout = {}",
+        ms * 2
+    )
 }
 
 /// A pooled connection and what the pool needs to know about it.

@@ -119,6 +119,24 @@ impl From<DieselError> for DbError {
     }
 }
 
+/// The async driver's errors (see `pg_reads`), sorted as diesel's are.
+impl From<tokio_postgres::Error> for DbError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        use tokio_postgres::error::SqlState;
+        match e.as_db_error() {
+            Some(db) if *db.code() == SqlState::T_R_SERIALIZATION_FAILURE => {
+                Self::Conflict(db.message().into())
+            }
+            Some(db) if *db.code() == SqlState::READ_ONLY_SQL_TRANSACTION => {
+                Self::Unavailable(db.message().into())
+            }
+            Some(db) => classify_unknown(db.message()),
+            // No answer from the server: the connection failed as one.
+            None => Self::Unavailable(e.to_string()),
+        }
+    }
+}
+
 /// The database `DATABASE_URL` names cannot be opened (startup, the
 /// command line): one line, naming the variable.
 #[derive(Debug, thiserror::Error)]

@@ -16,6 +16,7 @@ mod migrate;
 mod offload;
 pub mod outbox;
 pub mod passkeys;
+mod pg_reads;
 mod pool;
 pub mod posts;
 pub mod rate_limits;
@@ -35,6 +36,8 @@ mod watch;
 
 pub use conn::{establish_pg, DbConn};
 pub use error::{ConnectError, DbError};
+pub(crate) use pg_reads::PgRead;
+pub use pg_reads::APPLICATION_NAME as READS_APPLICATION_NAME;
 pub use pool::Db;
 pub use sql::ping;
 pub(crate) use sql::{execute, load, now, pg_only};

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::conn::{check_bounds_set, create_private, Manager, NoLockWaits};
 use super::error::FAULT_KINDS;
+use super::pg_reads::PgReads;
 use super::transaction::{retrying, transaction, Begin};
 use super::turns::AccountTurns;
 use super::watch::{Faults, LastLoss};
@@ -38,6 +39,9 @@ pub struct Db {
     /// SQLite only: a connection per core for reads run on the calling
     /// thread (see [`Db::read_here`]), which give up on a lock at once.
     pub(super) here: Option<r2d2::Pool<Manager>>,
+    /// PostgreSQL: the hot reads on each worker's own connection (see
+    /// `pg_reads`), where one could be opened.
+    pub(super) pg_reads: Option<Arc<PgReads>>,
     pub(super) url: DatabaseUrl,
     pub(super) backend: Backend,
     /// How long any one operation may wait on the database.
@@ -45,7 +49,7 @@ pub struct Db {
     /// How a write transaction starts with the whole bound before it (see
     /// `transaction::Begin`).
     begin: Arc<str>,
-    last_loss: Arc<LastLoss>,
+    pub(super) last_loss: Arc<LastLoss>,
     pub(super) faults: Arc<Faults>,
     /// Writes for one account take at most half of the pool (PostgreSQL;
     /// SQLite's one write lock is the database's, not an account's, so a
@@ -105,6 +109,16 @@ impl Db {
                         .map_err(ConnectError::new)?,
                 ),
                 Backend::Postgres => None,
+            },
+            pg_reads: match url {
+                DatabaseUrl::Postgres(url, pooler) => match PgReads::start(url, *pooler, bound) {
+                    Ok(reads) => Some(Arc::new(reads)),
+                    Err(why) => {
+                        tracing::info!(reason = %why, "hot reads take the pool's threads");
+                        None
+                    }
+                },
+                DatabaseUrl::Sqlite(_) => None,
             },
             url: url.clone(),
             backend: url.backend(),

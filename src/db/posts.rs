@@ -1,10 +1,13 @@
 //! `posts`, always read with their author's name.
 use diesel::prelude::*;
 
-use super::rows::{to_post, PostRow, POST_COLUMNS};
+use std::sync::LazyLock;
+
+use super::rows::{pg_post_row, to_post, PostColumns, PostRow, POST_COLUMNS};
 use super::schema::{posts, users};
+use super::sql::pg_text;
 use super::users::{holds_admin, NoLongerAdmin};
-use super::{load, now, DbConn, DbError};
+use super::{load, now, Db, DbConn, DbError, PgRead};
 use crate::domain::{Post, PostContent, PostId, UserId};
 
 /// Creates a post. The author's name comes from the caller (access tokens
@@ -37,31 +40,82 @@ pub fn insert(
     })
 }
 
-pub fn find(conn: &mut DbConn, id: PostId) -> Result<Option<Post>, DbError> {
-    let query =
-        posts::table.inner_join(users::table).filter(posts::id.eq(id.0)).select(POST_COLUMNS).limit(1);
-    let rows: Vec<PostRow> = load(conn, query)?;
-    Ok(rows.into_iter().next().map(to_post))
+/// A post with its author's name.
+#[diesel::dsl::auto_type]
+fn one(id: i64) -> _ {
+    let columns: PostColumns = POST_COLUMNS;
+    posts::table.inner_join(users::table).filter(posts::id.eq(id)).select(columns).limit(1_i64)
 }
 
 /// Newest first, by id: a keyset page that costs the same at any depth.
-/// Two fixed query shapes rather than a boxed one: diesel caches prepared
+/// Fixed query shapes rather than a boxed one: diesel caches prepared
 /// statements only for queries whose SQL it knows at compile time.
+#[diesel::dsl::auto_type]
+fn page(before: i64, limit: i64) -> _ {
+    let columns: PostColumns = POST_COLUMNS;
+    posts::table
+        .inner_join(users::table)
+        .select(columns)
+        .filter(posts::id.lt(before))
+        .order(posts::id.desc())
+        .limit(limit)
+}
+
+#[diesel::dsl::auto_type]
+fn page_by(author: i64, before: i64, limit: i64) -> _ {
+    let page: page = page(before, limit);
+    page.filter(posts::user_id.eq(author))
+}
+
+/// The same queries' PostgreSQL text, for the async path (see `pg_reads`);
+/// their binds in the order the tests below pin.
+static ONE: LazyLock<String> = LazyLock::new(|| pg_text(one(0)));
+static PAGE: LazyLock<String> = LazyLock::new(|| pg_text(page(0, 0)));
+static PAGE_BY: LazyLock<String> = LazyLock::new(|| pg_text(page_by(0, 0, 0)));
+
+pub fn find(conn: &mut DbConn, id: PostId) -> Result<Option<Post>, DbError> {
+    let rows: Vec<PostRow> = load(conn, one(id.0))?;
+    Ok(rows.into_iter().next().map(to_post))
+}
+
+/// [`find`] for a request.
+pub async fn find_for_request(db: &Db, id: PostId) -> Result<Option<Post>, DbError> {
+    let read = PgRead { sql: &ONE, params: &[id.0, 1], row: pg_post_row };
+    let rows = db.read_either(read, move |conn| load(conn, one(id.0))).await?;
+    Ok(rows.into_iter().next().map(to_post))
+}
+
 pub fn list(
     conn: &mut DbConn,
     author: Option<UserId>,
     before: Option<PostId>,
     limit: i64,
 ) -> Result<Vec<Post>, DbError> {
-    let page = posts::table
-        .inner_join(users::table)
-        .select(POST_COLUMNS)
-        .filter(posts::id.lt(before.map_or(i64::MAX, |id| id.0)))
-        .order(posts::id.desc())
-        .limit(limit);
+    let before = before.map_or(i64::MAX, |id| id.0);
     let rows: Vec<PostRow> = match author {
-        Some(author) => load(conn, page.filter(posts::user_id.eq(author.0)))?,
-        None => load(conn, page)?,
+        Some(author) => load(conn, page_by(author.0, before, limit))?,
+        None => load(conn, page(before, limit))?,
+    };
+    Ok(rows.into_iter().map(to_post).collect())
+}
+
+/// [`list`] for a request.
+pub async fn list_for_request(
+    db: &Db,
+    author: Option<UserId>,
+    before: Option<PostId>,
+    limit: i64,
+) -> Result<Vec<Post>, DbError> {
+    let before = before.map_or(i64::MAX, |id| id.0);
+    let rows = match author {
+        Some(author) => {
+            let read = PgRead { sql: &PAGE_BY, params: &[before, author.0, limit], row: pg_post_row };
+            db.read_either(read, move |conn| load(conn, page_by(author.0, before, limit))).await?
+        }
+        None => {
+            let read = PgRead { sql: &PAGE, params: &[before, limit], row: pg_post_row };
+            db.read_either(read, move |conn| load(conn, page(before, limit))).await?
+        }
     };
     Ok(rows.into_iter().map(to_post).collect())
 }
@@ -92,4 +146,25 @@ pub fn delete(
     }
     diesel::delete(posts::table.find(id.0)).execute(conn)?;
     Ok(Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The async path binds by position: each text's `$n` must be the
+    /// parameter it passes in that place.
+    #[test]
+    fn the_postgresql_texts_bind_in_the_order_the_async_path_passes() {
+        let binds = |query: String| query.split(" -- binds: ").nth(1).unwrap().to_string();
+        assert_eq!(binds(diesel::debug_query::<diesel::pg::Pg, _>(&one(7)).to_string()), "[7, 1]");
+        assert_eq!(binds(diesel::debug_query::<diesel::pg::Pg, _>(&page(7, 20)).to_string()), "[7, 20]");
+        assert_eq!(
+            binds(diesel::debug_query::<diesel::pg::Pg, _>(&page_by(3, 7, 20)).to_string()),
+            "[7, 3, 20]"
+        );
+        assert!(PAGE_BY.contains("\"posts\".\"id\" < $1") && PAGE_BY.contains("\"posts\".\"user_id\" = $2"));
+        assert!(PAGE_BY.ends_with("LIMIT $3"), "{}", *PAGE_BY);
+        assert!(!ONE.contains("--"), "{}", *ONE);
+    }
 }

@@ -17,14 +17,10 @@ pub(super) fn to_user((id, username, role, created_at): UserRow) -> Result<User,
 
 /// A post with its author's name.
 pub(super) type PostRow = (i64, i64, String, UtcTime, UtcTime, String);
-pub(super) const POST_COLUMNS: (
-    posts::id,
-    posts::user_id,
-    posts::content,
-    posts::created_at,
-    posts::updated_at,
-    users::username,
-) = (posts::id, posts::user_id, posts::content, posts::created_at, posts::updated_at, users::username);
+pub(super) type PostColumns =
+    (posts::id, posts::user_id, posts::content, posts::created_at, posts::updated_at, users::username);
+pub(super) const POST_COLUMNS: PostColumns =
+    (posts::id, posts::user_id, posts::content, posts::created_at, posts::updated_at, users::username);
 
 pub(super) fn to_post((id, author_id, content, created_at, updated_at, author_username): PostRow) -> Post {
     Post {
@@ -35,4 +31,10 @@ pub(super) fn to_post((id, author_id, content, created_at, updated_at, author_us
         author_id: UserId(author_id),
         author_username,
     }
+}
+
+/// A [`PostRow`] as the async driver reads it (see `pg_reads`).
+pub(super) fn pg_post_row(row: &tokio_postgres::Row) -> Result<PostRow, tokio_postgres::Error> {
+    let time = |i| row.try_get::<_, chrono::NaiveDateTime>(i).map(|t| UtcTime(t.and_utc()));
+    Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, time(3)?, time(4)?, row.try_get(5)?))
 }

@@ -29,6 +29,12 @@ where
     })
 }
 
+/// A query's PostgreSQL text, `$1`… in the order of its binds.
+pub(crate) fn pg_text<Q: diesel::query_builder::QueryFragment<diesel::pg::Pg>>(query: Q) -> String {
+    let text = diesel::debug_query::<diesel::pg::Pg, _>(&query).to_string();
+    text.split(" -- binds: ").next().unwrap_or_default().to_string()
+}
+
 /// Executes a statement on the concrete connection: for what the
 /// multi-backend wrapper cannot render (an upsert's `ON CONFLICT`).
 pub(crate) fn execute<Q>(conn: &mut DbConn, query: Q) -> Result<usize, DbError>

@@ -174,6 +174,121 @@ async fn postgres_app(tweak: impl FnOnce(&mut warrant::config::Config), prepare:
     spawn_app_on(db, config)
 }
 
+/// On PostgreSQL the hot reads run on each worker's own connection (see
+/// `db::pg_reads`): a page or a post never waits for the pool, even when
+/// every pooled connection waits on a lock.
+#[actix_web::test]
+#[ignore = "PostgreSQL: TEST_DATABASE_URL=postgres://… cargo test -- --include-ignored"]
+async fn posts_are_read_at_once_on_postgres_while_every_pooled_connection_waits_on_a_lock() {
+    let app = postgres_app(
+        |c| {
+            c.db_timeout = Duration::from_secs(3);
+            c.db_pool_size = 2;
+        },
+        &[],
+    )
+    .await;
+    let alice = app.signup("alice").await;
+    let bob = app.signup("bob").await;
+    let carol = app.signup("carol").await;
+    let post = app.create_post(&carol.token, "readable").await;
+    let mut holder = app.db.connect();
+    holder
+        .batch_execute(&format!(
+            "BEGIN; SELECT id FROM users WHERE id IN ({}, {}) FOR UPDATE",
+            alice.id, bob.id
+        ))
+        .unwrap();
+
+    let app = &app;
+    // Each holds a pooled connection while it waits for its row.
+    let blocked = [&alice, &bob].map(|who| app.post("/posts", &who.token, json!({"content": "blocked"})));
+    let reads = async {
+        actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+        let mut took = Vec::new();
+        for path in ["/posts?limit=5", &format!("/posts/{post}"), &format!("/posts?user_id={}", carol.id)] {
+            let started = Instant::now();
+            let res = app.get(path, &carol.token).await;
+            took.push(started.elapsed());
+            assert!(res.assert_status(200).to_string().contains("readable"), "{path}");
+        }
+        took
+    };
+    let (blocked, took) = tokio::join!(join_all(blocked), reads);
+    for res in &blocked {
+        assert_fault(res);
+    }
+    for took in took {
+        assert!(took < Duration::from_secs(1), "a read waits for no pooled connection: {took:?}");
+    }
+    holder.batch_execute("ROLLBACK").unwrap();
+}
+
+/// Server processes stopped with SIGSTOP (a stalled backend, or a peer
+/// gone without a word), continued when dropped.
+struct Stopped(Vec<i32>);
+
+impl Stopped {
+    fn readers_of(app: &TestApp) -> Self {
+        use diesel::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Backend {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            pid: i32,
+        }
+        let mut conn = warrant::db::establish_pg(&app.db.url()).unwrap();
+        let pids: Vec<Backend> = diesel::sql_query(format!(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = '{}'",
+            warrant::db::READS_APPLICATION_NAME
+        ))
+        .load(&mut conn)
+        .unwrap();
+        let stopped = Self(pids.into_iter().map(|b| b.pid).collect());
+        for pid in &stopped.0 {
+            assert_eq!(unsafe { libc::kill(*pid, libc::SIGSTOP) }, 0, "stop backend {pid}");
+        }
+        stopped
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            unsafe { libc::kill(*pid, libc::SIGCONT) };
+        }
+    }
+}
+
+/// A connection that stops answering costs a read on the workers' own
+/// connections the bound, not a hang (no server-side timeout can fire in a
+/// stopped process), and only once: the next read opens a new connection.
+#[actix_web::test]
+#[ignore = "PostgreSQL: TEST_DATABASE_URL=postgres://… cargo test -- --include-ignored"]
+async fn a_read_on_a_stalled_connection_gets_503_within_the_bound_and_the_next_a_new_connection() {
+    if crate::helpers::pooler().is_some() {
+        eprintln!("skipped: behind a pooler the stalled process would be the pooler's server connection");
+        return;
+    }
+    let app = postgres_app(|c| c.db_timeout = Duration::from_secs(1), &[]).await;
+    let alice = app.signup("alice").await;
+    app.create_post(&alice.token, "hello").await;
+    // Over the test client's one keep-alive connection: one worker, which
+    // opens its connection for reads now.
+    app.get("/posts", &alice.token).await.assert_status(200);
+    let stopped = Stopped::readers_of(&app);
+    assert!(!stopped.0.is_empty(), "the worker read on a connection of its own");
+
+    let started = Instant::now();
+    let res = app.get("/posts", &alice.token).await;
+    let took = started.elapsed();
+    assert_fault(&res);
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_millis(1500), "the bound: {took:?}");
+    let started = Instant::now();
+    assert!(app.get("/posts", &alice.token).await.assert_status(200).to_string().contains("hello"));
+    assert!(started.elapsed() < Duration::from_millis(500), "a new connection at once");
+    drop(stopped);
+}
+
 #[actix_web::test]
 #[ignore = "PostgreSQL: TEST_DATABASE_URL=postgres://… cargo test -- --include-ignored"]
 async fn a_row_lock_held_elsewhere_gets_that_accounts_writes_503_within_the_bound_and_leaves_others_alone() {
