@@ -1,8 +1,9 @@
 //! Persistence: the schema, one file per table (`users`, `posts`,
 //! `sessions`, `revocations`, `keys`, `rate_limits`), the transactions that
 //! span tables (`accounts`), rows and their way into domain types (`rows`),
-//! and the connection machinery (`pool` the one door, `conn`, `transaction`,
-//! `turns`, `error`, `url`, `migrate`, `watch`). Nothing outside this
+//! and the connection machinery (`pool` the one door, `pg_reads` beside it
+//! for PostgreSQL's hot reads, `conn`, `transaction`, `turns`, `error`,
+//! `url`, `migrate`, `watch`). Nothing outside this
 //! folder knows which backend is in use or sees a diesel type. Imports only
 //! `domain`.
 pub mod accounts;

@@ -1,6 +1,7 @@
 //! Connections for either backend behind one pool, chosen by URL scheme, and
-//! the one door through which queries leave the async workers. Every wait
-//! behind that door is bounded: for a pooled connection, for SQLite's write
+//! the one door through which queries leave the async workers (PostgreSQL's
+//! hot reads stay on them: `pg_reads`). Every wait behind that door is
+//! bounded: for a pooled connection, for SQLite's write
 //! turn, for a lock or a statement.
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! `posts`, always read with their author's name.
-use diesel::prelude::*;
-
 use std::sync::LazyLock;
+
+use diesel::prelude::*;
 
 use super::rows::{pg_post_row, to_post, PostColumns, PostRow, POST_COLUMNS};
 use super::schema::{posts, users};
@@ -78,29 +78,17 @@ pub fn find(conn: &mut DbConn, id: PostId) -> Result<Option<Post>, DbError> {
     Ok(rows.into_iter().next().map(to_post))
 }
 
-/// [`find`] for a request.
-pub async fn find_for_request(db: &Db, id: PostId) -> Result<Option<Post>, DbError> {
+/// [`find`] for a request: on PostgreSQL on the worker's own connection
+/// (see `pg_reads`).
+pub async fn get(db: &Db, id: PostId) -> Result<Option<Post>, DbError> {
     let read = PgRead { sql: &ONE, params: &[id.0, 1], row: pg_post_row };
     let rows = db.read_either(read, move |conn| load(conn, one(id.0))).await?;
     Ok(rows.into_iter().next().map(to_post))
 }
 
-pub fn list(
-    conn: &mut DbConn,
-    author: Option<UserId>,
-    before: Option<PostId>,
-    limit: i64,
-) -> Result<Vec<Post>, DbError> {
-    let before = before.map_or(i64::MAX, |id| id.0);
-    let rows: Vec<PostRow> = match author {
-        Some(author) => load(conn, page_by(author.0, before, limit))?,
-        None => load(conn, page(before, limit))?,
-    };
-    Ok(rows.into_iter().map(to_post).collect())
-}
-
-/// [`list`] for a request.
-pub async fn list_for_request(
+/// A page for a request: on PostgreSQL on the worker's own connection
+/// (see `pg_reads`).
+pub async fn list(
     db: &Db,
     author: Option<UserId>,
     before: Option<PostId>,

@@ -27,11 +27,11 @@ impl Posts {
         before: Option<PostId>,
         limit: i64,
     ) -> Result<Vec<Post>, ServiceError> {
-        Ok(db::posts::list_for_request(&self.db, author, before, limit).await?)
+        Ok(db::posts::list(&self.db, author, before, limit).await?)
     }
 
     pub async fn get(&self, id: PostId) -> Result<Post, ServiceError> {
-        db::posts::find_for_request(&self.db, id).await?.ok_or(NO_POST)
+        db::posts::get(&self.db, id).await?.ok_or(NO_POST)
     }
 
     /// A new post of `author` (whose name the token carries).
