@@ -132,8 +132,17 @@ impl From<tokio_postgres::Error> for DbError {
             }
             Some(db) => classify_unknown(db.message()),
             // No answer from the server: the connection failed as one.
-            None => Self::Unavailable(e.to_string()),
+            None => Self::Unavailable(with_cause(&e)),
         }
+    }
+}
+
+/// An error's text with what caused it, which tokio-postgres keeps apart
+/// ("error connecting to server: Connection refused").
+pub(super) fn with_cause(e: &dyn std::error::Error) -> String {
+    match e.source() {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
     }
 }
 

@@ -25,11 +25,53 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Row, Statement};
 
 use super::conn::{session_bounds, CONNECT_TIMEOUT_SECS};
+use super::error::with_cause;
 use super::url::with_connect_timeout;
 use super::{Db, DbError, Pooler};
 
 /// These connections' `application_name`, unless `DATABASE_URL` sets one.
 pub const APPLICATION_NAME: &str = "warrant reads";
+
+/// The first of libpq's connection variables (PostgreSQL 17's list) that
+/// `is_set` says is set.
+fn libpq_only(is_set: impl Fn(&str) -> bool) -> Option<&'static str> {
+    [
+        "PGHOST",
+        "PGHOSTADDR",
+        "PGPORT",
+        "PGDATABASE",
+        "PGUSER",
+        "PGPASSWORD",
+        "PGPASSFILE",
+        "PGSERVICE",
+        "PGSERVICEFILE",
+        "PGOPTIONS",
+        "PGAPPNAME",
+        "PGSSLMODE",
+        "PGREQUIRESSL",
+        "PGSSLNEGOTIATION",
+        "PGSSLCOMPRESSION",
+        "PGSSLCERT",
+        "PGSSLKEY",
+        "PGSSLROOTCERT",
+        "PGSSLCRL",
+        "PGSSLCRLDIR",
+        "PGSSLSNI",
+        "PGREQUIREPEER",
+        "PGSSLMINPROTOCOLVERSION",
+        "PGSSLMAXPROTOCOLVERSION",
+        "PGGSSENCMODE",
+        "PGKRBSRVNAME",
+        "PGGSSLIB",
+        "PGCONNECT_TIMEOUT",
+        "PGCLIENTENCODING",
+        "PGTARGETSESSIONATTRS",
+        "PGCHANNELBINDING",
+        "PGLOADBALANCEHOSTS",
+    ]
+    .into_iter()
+    .find(|name| is_set(name))
+}
 
 /// A read with a PostgreSQL text of its own: its SQL (`$1`… bound from
 /// `params` in order) and how a row becomes a `T`.
@@ -70,8 +112,13 @@ impl PgReads {
     /// a runtime); `Err` says why not.
     pub(super) fn start(url: &str, pooler: Pooler, bound: Duration) -> Result<Self, String> {
         static IDS: AtomicU64 = AtomicU64::new(0);
+        // libpq reads these; tokio-postgres does not, and would connect
+        // otherwise than the pool does (where, as whom, how securely).
+        if let Some(name) = libpq_only(|name| std::env::var_os(name).is_some()) {
+            return Err(format!("{name} is set, which only libpq reads"));
+        }
         let url = with_connect_timeout(url, CONNECT_TIMEOUT_SECS);
-        let mut config: tokio_postgres::Config = url.parse().map_err(|e| format!("{e}"))?;
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| with_cause(&e))?;
         if config.get_application_name().is_none() {
             // For operators (and tests) telling these apart in pg_stat_activity.
             config.application_name(APPLICATION_NAME);
@@ -97,7 +144,7 @@ impl PgReads {
                     runtime.block_on(async {
                         let reader =
                             reads.connect(Instant::now() + bound).await.map_err(|e| e.to_string())?;
-                        reader.client.batch_execute("SELECT 1").await.map_err(|e| e.to_string())
+                        reader.client.batch_execute("SELECT 1").await.map_err(|e| with_cause(&e))
                     })
                 })
                 .join()
@@ -118,7 +165,7 @@ impl PgReads {
         });
         match opened.await {
             Ok(Ok(client)) => Ok(Arc::new(Reader { client, prepared: Default::default() })),
-            Ok(Err(e)) => Err(DbError::Unavailable(format!("cannot connect: {e}"))),
+            Ok(Err(e)) => Err(DbError::Unavailable(format!("cannot connect: {}", with_cause(&e)))),
             Err(_) => Err(DbError::Unavailable("cannot connect within the bound".into())),
         }
     }
@@ -219,5 +266,22 @@ impl Db {
             }
         };
         self.faults.count(answer.await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_setting_only_libpq_reads_keeps_reads_on_the_pool() {
+        assert_eq!(libpq_only(|name| name == "PGSSLMODE"), Some("PGSSLMODE"));
+        assert_eq!(libpq_only(|name| name == "PGPASSWORD"), Some("PGPASSWORD"));
+        assert_eq!(libpq_only(|name| name == "PGDATA"), None, "the server's, not libpq's");
+        assert_eq!(libpq_only(|_| false), None);
+        let refused =
+            PgReads::start("postgres://u@h/db?sslmode=verify-full", Pooler::None, Duration::from_secs(1));
+        let why = refused.err().expect("refused");
+        assert!(why.contains("sslmode"), "{why}");
     }
 }
