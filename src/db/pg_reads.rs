@@ -32,45 +32,16 @@ use super::{Db, DbError, Pooler};
 /// These connections' `application_name`, unless `DATABASE_URL` sets one.
 pub const APPLICATION_NAME: &str = "warrant reads";
 
-/// The first of libpq's connection variables (PostgreSQL 17's list) that
-/// `is_set` says is set.
+/// libpq's connection variables (PostgreSQL 17's list).
+const LIBPQ_VARIABLES: &str = "PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGPASSWORD PGPASSFILE \
+    PGSERVICE PGSERVICEFILE PGOPTIONS PGAPPNAME PGSSLMODE PGREQUIRESSL PGSSLNEGOTIATION PGSSLCOMPRESSION \
+    PGSSLCERT PGSSLKEY PGSSLROOTCERT PGSSLCRL PGSSLCRLDIR PGSSLSNI PGREQUIREPEER PGSSLMINPROTOCOLVERSION \
+    PGSSLMAXPROTOCOLVERSION PGGSSENCMODE PGKRBSRVNAME PGGSSLIB PGCONNECT_TIMEOUT PGCLIENTENCODING \
+    PGTARGETSESSIONATTRS PGCHANNELBINDING PGLOADBALANCEHOSTS";
+
+/// The first of [`LIBPQ_VARIABLES`] that `is_set` says is set.
 fn libpq_only(is_set: impl Fn(&str) -> bool) -> Option<&'static str> {
-    [
-        "PGHOST",
-        "PGHOSTADDR",
-        "PGPORT",
-        "PGDATABASE",
-        "PGUSER",
-        "PGPASSWORD",
-        "PGPASSFILE",
-        "PGSERVICE",
-        "PGSERVICEFILE",
-        "PGOPTIONS",
-        "PGAPPNAME",
-        "PGSSLMODE",
-        "PGREQUIRESSL",
-        "PGSSLNEGOTIATION",
-        "PGSSLCOMPRESSION",
-        "PGSSLCERT",
-        "PGSSLKEY",
-        "PGSSLROOTCERT",
-        "PGSSLCRL",
-        "PGSSLCRLDIR",
-        "PGSSLSNI",
-        "PGREQUIREPEER",
-        "PGSSLMINPROTOCOLVERSION",
-        "PGSSLMAXPROTOCOLVERSION",
-        "PGGSSENCMODE",
-        "PGKRBSRVNAME",
-        "PGGSSLIB",
-        "PGCONNECT_TIMEOUT",
-        "PGCLIENTENCODING",
-        "PGTARGETSESSIONATTRS",
-        "PGCHANNELBINDING",
-        "PGLOADBALANCEHOSTS",
-    ]
-    .into_iter()
-    .find(|name| is_set(name))
+    LIBPQ_VARIABLES.split_whitespace().find(|name| is_set(name))
 }
 
 /// A read with a PostgreSQL text of its own: its SQL (`$1`… bound from
@@ -279,6 +250,8 @@ mod tests {
         assert_eq!(libpq_only(|name| name == "PGPASSWORD"), Some("PGPASSWORD"));
         assert_eq!(libpq_only(|name| name == "PGDATA"), None, "the server's, not libpq's");
         assert_eq!(libpq_only(|_| false), None);
+        assert_eq!(LIBPQ_VARIABLES.split_whitespace().count(), 32);
+        assert_eq!(libpq_only(|name| name == "PGLOADBALANCEHOSTS"), Some("PGLOADBALANCEHOSTS"));
         let refused =
             PgReads::start("postgres://u@h/db?sslmode=verify-full", Pooler::None, Duration::from_secs(1));
         let why = refused.err().expect("refused");
