@@ -1,10 +1,20 @@
 //! The async doors to the database: each moves its blocking work off the
 //! async workers, inside the caller's tracing span, so what it logs names
-//! its request.
+//! its request, and waits for it no longer than the bound (and
+//! [`GRACE`]): the database's own timeouts answer first where they can,
+//! this side where they cannot — a server process stopped or swapped out,
+//! a pooler holding the query (PgBouncer's `query_wait_timeout`), none of
+//! which ends a query libpq is waiting on.
+use std::future::Future;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::pool::URGENT_BOUND;
 use super::{Db, DbConn, DbError};
+
+/// How long past its deadline work on another thread is waited for.
+const GRACE: Duration = Duration::from_millis(250);
 
 impl Db {
     /// Runs `f` as one transaction on the blocking thread pool (see
@@ -17,13 +27,36 @@ impl Db {
         self.write_until_async(Instant::now() + self.bound, f).await
     }
 
-    async fn write_until_async<T, F>(&self, deadline: Instant, f: F) -> Result<T, DbError>
+    /// A write the request stops waiting for is never committed after: the
+    /// write's thread and the request settle, once, whether it commits (see
+    /// [`Commit`]). One whose commit is under way is waited for a bound
+    /// more, then answered as a lost connection would be.
+    async fn write_until_async<T, F>(&self, deadline: Instant, mut f: F) -> Result<T, DbError>
     where
         F: FnMut(&mut DbConn) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
         let db = self.clone();
-        offload(move || db.faults.count(db.write_until(deadline, f))).await
+        let commit = Arc::new(Commit::default());
+        let settled = commit.clone();
+        let last_step = move |conn: &mut DbConn| {
+            let value = f(conn)?;
+            // Still wanted: commit (an error here rolls back).
+            match settled.claim() {
+                true => Ok(value),
+                false => Err(DbError::TimedOut("the request stopped waiting for this write".into())),
+            }
+        };
+        let mut task = std::pin::pin!(offload(move || db.write_until(deadline, last_step)));
+        let answer = match within(deadline, &mut task).await {
+            Some(answer) => answer,
+            None if commit.abandon() => Err(no_answer()),
+            None => within(Instant::now() + self.bound, task).await.unwrap_or_else(|| {
+                Err(DbError::Unavailable("no answer from the database to a commit".into()))
+            }),
+        };
+        // Counted here, once: an abandoned write's thread answers no one.
+        self.faults.count(answer)
     }
 
     /// [`Db::write`] on behalf of `account`, whose rows it may wait on:
@@ -59,7 +92,9 @@ impl Db {
             return answer;
         }
         let db = self.clone();
-        offload(move || db.read_blocking(f)).await
+        let deadline = Instant::now() + self.bound;
+        let task = offload(move || db.read_on(&db.pool, deadline, f));
+        self.faults.count(within(deadline, task).await.unwrap_or_else(|| Err(no_answer())))
     }
 
     /// A read on the connections kept apart from requests, bounded to a
@@ -82,16 +117,50 @@ impl Db {
                 let _ = done.send(span.in_scope(|| db.read_on(&db.urgent, deadline, f)));
             })
             .map_err(|e| DbError::Other(format!("cannot start a thread: {e}")))?;
-        // Bounded from here too: behind a pooler that queues queries while
-        // it has no server (PgBouncer's query_wait_timeout), libpq waits
-        // past every bound of ours. The thread answers into the void.
-        let grace = Duration::from_millis(250);
-        match tokio::time::timeout_at((deadline + grace).into(), answer).await {
-            Ok(answer) => answer
-                .map_err(|_| DbError::Other("the urgent read's thread ended without an answer".into()))?,
-            Err(_) => Err(DbError::TimedOut("no answer from the database within the bound".into())),
+        let answer = async {
+            answer
+                .await
+                .map_err(|_| DbError::Other("the urgent read's thread ended without an answer".into()))?
+        };
+        // The thread answers into the void after that.
+        within(deadline, answer).await.unwrap_or_else(|| Err(no_answer()))
+    }
+}
+
+/// Whether a write commits, settled once between its thread, about to
+/// commit, and the request, out of time.
+#[derive(Default)]
+struct Commit(AtomicU8);
+
+impl Commit {
+    const WAITED_FOR: u8 = 0;
+    const COMMITTING: u8 = 1;
+    const ABANDONED: u8 = 2;
+
+    /// The write's thread, before each commit: may it commit?
+    fn claim(&self) -> bool {
+        match self.0.compare_exchange(Self::WAITED_FOR, Self::COMMITTING, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => true,
+            Err(state) => state == Self::COMMITTING,
         }
     }
+
+    /// The request, out of time: true when the write will not commit.
+    fn abandon(&self) -> bool {
+        self.0
+            .compare_exchange(Self::WAITED_FOR, Self::ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+}
+
+/// `work`'s answer, or `None` at `deadline` and [`GRACE`].
+async fn within<T>(deadline: Instant, work: impl Future<Output = T>) -> Option<T> {
+    tokio::time::timeout_at((deadline + GRACE).into(), work).await.ok()
+}
+
+fn no_answer() -> DbError {
+    DbError::TimedOut("no answer from the database within the bound".into())
 }
 
 /// Moves blocking database work off the async workers, inside the caller's
@@ -122,6 +191,17 @@ mod tests {
         let mut conn = SqliteConnection::establish(&dir.path().join("scratch.db").to_string_lossy()).unwrap();
         conn.batch_execute(sql).unwrap();
         conn
+    }
+
+    #[test]
+    fn a_write_commits_or_is_abandoned_never_both() {
+        let abandoned = super::Commit::default();
+        assert!(abandoned.abandon());
+        assert!(!abandoned.claim(), "abandoned: rolls back");
+        let committing = super::Commit::default();
+        assert!(committing.claim());
+        assert!(committing.claim(), "a rerun after a conflict commits too");
+        assert!(!committing.abandon(), "under way: waited for");
     }
 
     #[test]

@@ -229,7 +229,26 @@ async fn posts_are_read_at_once_on_postgres_while_every_pooled_connection_waits_
 struct Stopped(Vec<i32>);
 
 impl Stopped {
+    /// Stops the server processes of the workers' own connections (see
+    /// `db::pg_reads`).
     fn readers_of(app: &TestApp) -> Self {
+        Self::those(app, &format!("application_name = '{}'", warrant::db::READS_APPLICATION_NAME))
+    }
+
+    /// Stops the server process of the pool's connection that last read
+    /// the `sessions` table (the workers' own connections read posts only,
+    /// the revocation sync reads `revoked_sessions`).
+    fn session_reader_of(app: &TestApp) -> Self {
+        Self::those(
+            app,
+            &format!(
+                "application_name <> '{}' AND query LIKE '%FROM \"sessions\"%' AND pid <> pg_backend_pid()",
+                warrant::db::READS_APPLICATION_NAME
+            ),
+        )
+    }
+
+    fn those(app: &TestApp, filter: &str) -> Self {
         use diesel::RunQueryDsl;
         #[derive(diesel::QueryableByName)]
         struct Backend {
@@ -238,8 +257,7 @@ impl Stopped {
         }
         let mut conn = warrant::db::establish_pg(&app.db.url()).unwrap();
         let pids: Vec<Backend> = diesel::sql_query(format!(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = '{}'",
-            warrant::db::READS_APPLICATION_NAME
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND {filter}"
         ))
         .load(&mut conn)
         .unwrap();
@@ -287,6 +305,64 @@ async fn a_read_on_a_stalled_connection_gets_503_within_the_bound_and_the_next_a
     assert!(app.get("/posts", &alice.token).await.assert_status(200).to_string().contains("hello"));
     assert!(started.elapsed() < Duration::from_millis(500), "a new connection at once");
     drop(stopped);
+}
+
+/// The same for the pool's connections, which every other read and every
+/// write use: the answer comes from this side at the bound, and a write
+/// answered so is never stored afterwards.
+#[actix_web::test]
+#[ignore = "PostgreSQL: TEST_DATABASE_URL=postgres://… cargo test -- --include-ignored"]
+async fn a_pooled_connection_that_stops_answering_costs_a_read_or_a_write_the_bound_not_a_hang() {
+    if crate::helpers::pooler().is_some() {
+        eprintln!("skipped: behind a pooler the stalled process would be the pooler's server connection");
+        return;
+    }
+    let app = postgres_app(
+        |c| {
+            c.db_timeout = Duration::from_secs(1);
+            c.db_pool_size = 1;
+        },
+        &[],
+    )
+    .await;
+    let alice = app.signup("alice").await;
+    let answered = |what: &'static str, res: Option<Res>, started: Instant| {
+        let res = res.unwrap_or_else(|| panic!("{what}: no answer in 5 s"));
+        assert_fault(&res);
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(1800), "{what}: the bound and a little: {took:?}");
+    };
+    async fn within(call: impl std::future::Future<Output = Res>) -> Option<Res> {
+        actix_web::rt::time::timeout(Duration::from_secs(5), call).await.ok()
+    }
+
+    // A read from the pool: the caller's sessions.
+    app.get("/sessions", &alice.token).await.assert_status(200);
+    let stopped = Stopped::session_reader_of(&app);
+    assert_eq!(stopped.0.len(), 1, "the pool's one connection");
+    let started = Instant::now();
+    answered("a read", within(app.get("/sessions", &alice.token)).await, started);
+    drop(stopped);
+    app.get("/sessions", &alice.token).await.assert_status(200);
+
+    // A write, on the same connection.
+    let stopped = Stopped::session_reader_of(&app);
+    assert_eq!(stopped.0.len(), 1, "the pool's one connection");
+    let started = Instant::now();
+    answered(
+        "a write",
+        within(app.post("/posts", &alice.token, json!({"content": "stalled"}))).await,
+        started,
+    );
+    drop(stopped);
+    // After the abandoned write has let go of the pool's one connection.
+    app.create_post(&alice.token, "after").await;
+    let page = app.get("/posts", &alice.token).await.assert_status(200).to_string();
+    assert!(
+        page.contains("after") && !page.contains("stalled"),
+        "a write answered 503 is not stored: {page}"
+    );
+    assert!(faults_counted(&app, "timeout").await >= 2, "the operator sees them in the metrics");
 }
 
 #[actix_web::test]
