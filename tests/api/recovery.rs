@@ -10,7 +10,7 @@ use crate::helpers::{
     backend_test, metric, spawn_app, spawn_app_on, spawn_app_with, test_config, Backend, TestApp, TestDb,
     PASSWORD,
 };
-use crate::smtp::{Mail, SmtpServer};
+use crate::smtp::{Mail, SmtpServer, TestCa, TlsFrom};
 
 const WITHIN: Duration = Duration::from_secs(10);
 
@@ -396,4 +396,67 @@ async fn a_forgot_password_that_cannot_be_stored_is_503_and_no_mail_goes_out() {
     holder.batch_execute("ROLLBACK").unwrap();
     actix_web::rt::time::sleep(Duration::from_secs(2)).await;
     assert!(resets_to(&smtp.mails(), "alice@example.com").is_empty(), "nothing stored, nothing sent");
+}
+
+/// Mail leaves over TLS whose certificate the binary verified, signed in
+/// with the URL's user and (percent-decoded) password: after `STARTTLS`
+/// (`?tls=required`) or from the first byte (`smtps://`). To a server whose
+/// certificate no trusted authority signed nothing is sent, the password
+/// least of all.
+#[actix_web::test]
+async fn mail_goes_over_verified_tls_with_the_urls_password_and_nothing_to_a_server_it_cannot_verify() {
+    let ca = TestCa::new();
+    let dir = tempfile::tempdir().unwrap();
+    let trusted = dir.path().join("ca.pem");
+    std::fs::write(&trusted, ca.pem()).unwrap();
+    let serve = |smtp_url: String, trust: bool| {
+        let here = tempfile::tempdir_in(dir.path()).unwrap();
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_warrant"));
+        command
+            .arg("serve")
+            .current_dir(here.path())
+            .env_clear()
+            .env("WARRANT_LOG", "warn,warrant::startup=info")
+            .env("WARRANT_SMTP_URL", smtp_url)
+            .env("WARRANT_LINK_URL", "https://app.example.com/auth")
+            .env("WARRANT_MAIL_FROM", "warrant@auth.example.com");
+        if trust {
+            command.env("SSL_CERT_FILE", &trusted);
+        }
+        (crate::binary::serve(command), here)
+    };
+    let sign_up = |base: String| async move {
+        let res = reqwest::Client::new()
+            .post(format!("{base}/signup"))
+            .json(&json!({"username": "alice", "password": PASSWORD, "email": "alice@example.com"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+    };
+
+    for (from, url) in [(TlsFrom::StartTls, "smtp://{}?tls=required"), (TlsFrom::FirstByte, "smtps://{}")] {
+        let smtp = SmtpServer::secure(ca.acceptor(), from, "warrant", "s3cret pass");
+        let server = format!("warrant:s3cret%20pass@localhost:{}", smtp.port);
+        let (running, _db) = serve(url.replace("{}", &server), true);
+        sign_up(running.base.clone()).await;
+        let mails = smtp.wait_for(1, WITHIN).await;
+        assert_eq!(mails.len(), 1, "{url}: {:?}", smtp.events());
+        assert!(mails[0].tls && mails[0].link().0 == "verify-email", "{url}");
+        assert_eq!(smtp.events(), ["AUTH warrant:s3cret pass"], "{url}");
+    }
+
+    let smtp = SmtpServer::secure(ca.acceptor(), TlsFrom::StartTls, "warrant", "s3cret pass");
+    let (running, _db) =
+        serve(format!("smtp://warrant:s3cret%20pass@localhost:{}?tls=required", smtp.port), false);
+    sign_up(running.base.clone()).await;
+    let deadline = std::time::Instant::now() + WITHIN;
+    while !smtp.events().iter().any(|e| e.starts_with("TLS refused")) && std::time::Instant::now() < deadline
+    {
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    let events = smtp.events();
+    assert!(events.iter().any(|e| e.starts_with("TLS refused")), "it tried: {events:?}");
+    assert!(!events.iter().any(|e| e.starts_with("AUTH")), "no password to an unverified server: {events:?}");
+    assert!(smtp.mails().is_empty(), "no mail to an unverified server");
 }
