@@ -40,6 +40,18 @@ pub struct StoredPasskey {
     pub last_used_at: Option<NaiveDateTime>,
 }
 
+impl StoredPasskey {
+    /// What its user may see of it.
+    pub fn info(self) -> crate::domain::PasskeyInfo {
+        crate::domain::PasskeyInfo {
+            id: self.id,
+            name: self.name,
+            created_at: self.created_at.and_utc(),
+            last_used_at: self.last_used_at.map(|t| t.and_utc()),
+        }
+    }
+}
+
 type Row = (i64, String, String, NaiveDateTime, Option<NaiveDateTime>);
 
 fn to_stored((id, name, credential, created_at, last_used_at): Row) -> StoredPasskey {

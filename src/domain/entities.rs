@@ -22,6 +22,15 @@ pub struct Post {
     pub author_username: String,
 }
 
+/// A passkey as its user sees it (never its credential).
+#[derive(Debug, Clone)]
+pub struct PasskeyInfo {
+    pub id: i64,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
 /// A live session as its user sees it.
 #[derive(Debug, Clone)]
 pub struct SessionInfo {

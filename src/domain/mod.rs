@@ -24,7 +24,7 @@ pub use email::{
     Email, LinkPurpose, MAX_EMAIL_CHARS, MIN_EMAIL_CHARS, RESET_MAILS_PER_WINDOW, RESET_MAIL_WINDOW,
     VERIFY_LINK_TTL,
 };
-pub use entities::{Post, SessionInfo, User};
+pub use entities::{PasskeyInfo, Post, SessionInfo, User};
 pub use guessing::{
     Charge, GuessBudget, GuessKind, GuessSubject, GUESS_WINDOW, KNOWN_NETWORK_FOR, MAX_GUESS_WINDOW,
 };

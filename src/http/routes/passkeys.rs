@@ -6,8 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
-use crate::db::passkeys::StoredPasskey;
-use crate::domain::{ClientIp, UserId};
+use crate::domain::{ClientIp, PasskeyInfo, UserId};
 use crate::http::client_ip::{client_details, Throttled};
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{AdminUser, AuthUser, Enabled, Passkeys};
@@ -68,13 +67,13 @@ pub struct PasskeyResponse {
     last_used_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-impl From<StoredPasskey> for PasskeyResponse {
-    fn from(stored: StoredPasskey) -> Self {
+impl From<PasskeyInfo> for PasskeyResponse {
+    fn from(passkey: PasskeyInfo) -> Self {
         Self {
-            id: stored.id,
-            name: stored.name,
-            created_at: stored.created_at.and_utc(),
-            last_used_at: stored.last_used_at.map(|t| t.and_utc()),
+            id: passkey.id,
+            name: passkey.name,
+            created_at: passkey.created_at,
+            last_used_at: passkey.last_used_at,
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::auth::random_token;
 use crate::db::accounts::NewSession;
 use crate::db::passkeys::{Ceremony, StoredPasskey};
 use crate::db::{self, DbError};
-use crate::domain::{Amr, ClientDetails, ClientIp, UserId};
+use crate::domain::{Amr, ClientDetails, ClientIp, PasskeyInfo, UserId};
 use crate::service::ServiceError;
 use crate::telemetry::AUDIT;
 
@@ -103,7 +103,7 @@ impl Accounts {
         credential: RegisterPublicKeyCredential,
         name: Option<String>,
         ip: ClientIp,
-    ) -> Result<StoredPasskey, ServiceError> {
+    ) -> Result<PasskeyInfo, ServiceError> {
         let webauthn = self.webauthn()?;
         let taken = self.take_ceremony(ceremony, Ceremony::Registration).await?;
         let Some((Some(owner), state)) = taken.filter(|(owner, _)| *owner == Some(user)) else {
@@ -130,12 +130,13 @@ impl Accounts {
                 other => other.into(),
             })?;
         tracing::info!(target: AUDIT, event = "passkey_registered", user_id = user.0, passkey_id = created.id, ip = %ip);
-        Ok(created)
+        Ok(created.info())
     }
 
     /// The caller's passkeys.
-    pub async fn passkeys(&self, user: UserId) -> Result<Vec<StoredPasskey>, ServiceError> {
-        Ok(self.sessions.db().read(move |conn| db::passkeys::list(conn, user)).await?)
+    pub async fn passkeys(&self, user: UserId) -> Result<Vec<PasskeyInfo>, ServiceError> {
+        let stored = self.sessions.db().read(move |conn| db::passkeys::list(conn, user)).await?;
+        Ok(stored.into_iter().map(StoredPasskey::info).collect())
     }
 
     /// Deletes one of `user`'s passkeys; `by` is who asked (the owner or an
