@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::rows::{pg_post_row, to_post, PostColumns, PostRow, POST_COLUMNS};
 use super::schema::{posts, users};
-use super::sql::pg_text;
+use super::sql::{get_result, pg_text};
 use super::users::{holds_admin, NoLongerAdmin};
 use super::{load, now, Db, DbConn, DbError, PgRead};
 use crate::domain::{Post, PostContent, PostId, UserId};
@@ -20,15 +20,15 @@ pub fn insert(
     content: &PostContent,
 ) -> Result<Post, DbError> {
     let now = now();
-    let id: i64 = diesel::insert_into(posts::table)
+    let insert = diesel::insert_into(posts::table)
         .values((
             posts::user_id.eq(author.0),
             posts::content.eq(content.as_str()),
             posts::created_at.eq(now),
             posts::updated_at.eq(now),
         ))
-        .returning(posts::id)
-        .get_result(conn)?;
+        .returning(posts::id);
+    let id: i64 = get_result(conn, insert)?;
     let now = now.and_utc();
     Ok(Post {
         id: PostId(id),

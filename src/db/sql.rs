@@ -29,6 +29,18 @@ where
     })
 }
 
+/// [`load`] for one row, e.g. an insert's `RETURNING`.
+pub(crate) fn get_result<'q, Q, U>(conn: &mut DbConn, query: Q) -> Result<U, DbError>
+where
+    Q: RunQueryDsl<PgConnection> + RunQueryDsl<SqliteConnection>,
+    Q: LoadQuery<'q, PgConnection, U> + LoadQuery<'q, SqliteConnection, U>,
+{
+    Ok(match conn {
+        DbConn::Pg(pg) => RunQueryDsl::<PgConnection>::get_result(query, pg)?,
+        DbConn::Sqlite(sqlite) => RunQueryDsl::<SqliteConnection>::get_result(query, sqlite)?,
+    })
+}
+
 /// A query's PostgreSQL text, `$1`… in the order of its binds.
 pub(crate) fn pg_text<Q: diesel::query_builder::QueryFragment<diesel::pg::Pg>>(query: Q) -> String {
     let text = diesel::debug_query::<diesel::pg::Pg, _>(&query).to_string();
