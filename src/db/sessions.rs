@@ -5,8 +5,9 @@ use chrono::{NaiveDateTime, TimeDelta};
 use diesel::prelude::*;
 
 use super::schema::{refresh_tokens, sessions};
+use super::sql::get_optional;
 use super::time::UtcTime;
-use super::{now, revocations, DbConn, DbError, Tx};
+use super::{execute, now, revocations, DbConn, DbError, Tx};
 use crate::domain::{Amr, ClientDetails, RefreshHash, SessionId, SessionInfo, SessionPolicy, UserId};
 
 /// Which sessions to end.
@@ -114,13 +115,12 @@ pub(super) fn insert_token(
     hash: &RefreshHash,
     now: NaiveDateTime,
 ) -> Result<(), DbError> {
-    diesel::insert_into(refresh_tokens::table)
-        .values((
-            refresh_tokens::token_hash.eq(hash.as_str()),
-            refresh_tokens::session_id.eq(session.as_str()),
-            refresh_tokens::created_at.eq(now),
-        ))
-        .execute(conn)?;
+    let insert = diesel::insert_into(refresh_tokens::table).values((
+        refresh_tokens::token_hash.eq(hash.as_str()),
+        refresh_tokens::session_id.eq(session.as_str()),
+        refresh_tokens::created_at.eq(now),
+    ));
+    execute(conn, insert)?;
     Ok(())
 }
 
@@ -139,7 +139,7 @@ pub(super) fn touch_live_of(
         .single_value();
     // The idle deadline may pass the absolute one: a session lapses at
     // whichever comes first.
-    let live: Option<(i64, String)> = diesel::update(
+    let touch = diesel::update(
         sessions::table
             .filter(sessions::id.nullable().eq(of_token))
             .filter(sessions::ended_at.is_null())
@@ -147,9 +147,8 @@ pub(super) fn touch_live_of(
             .filter(sessions::idle_expires_at.gt(now)),
     )
     .set((sessions::idle_expires_at.eq(now + policy.idle), sessions::last_used_at.eq(now)))
-    .returning((sessions::user_id, sessions::amr))
-    .get_result(conn)
-    .optional()?;
+    .returning((sessions::user_id, sessions::amr));
+    let live: Option<(i64, String)> = get_optional(conn, touch)?;
     Ok(live.map(|(user, amr)| (UserId(user), Amr::from_stored(&amr))))
 }
 
@@ -162,15 +161,14 @@ pub(super) fn claim_token(
     successor: &RefreshHash,
     now: NaiveDateTime,
 ) -> Result<Option<SessionId>, DbError> {
-    let claimed: Option<String> = diesel::update(
+    let claim = diesel::update(
         refresh_tokens::table
             .filter(refresh_tokens::token_hash.eq(token.as_str()))
             .filter(refresh_tokens::used_at.is_null()),
     )
     .set((refresh_tokens::used_at.eq(now), refresh_tokens::successor_hash.eq(successor.as_str())))
-    .returning(refresh_tokens::session_id)
-    .get_result(conn)
-    .optional()?;
+    .returning(refresh_tokens::session_id);
+    let claimed: Option<String> = get_optional(conn, claim)?;
     Ok(claimed.map(SessionId))
 }
 

@@ -4,6 +4,7 @@ use diesel::prelude::*;
 
 use super::rows::{to_user, UserRow, USER_COLUMNS};
 use super::schema::{lower, posts, users};
+use super::sql::get_optional;
 use super::{now, pg_only, DbConn, DbError};
 use crate::domain::{Role, User, UserId, Username};
 
@@ -42,7 +43,7 @@ pub fn find_credentials(conn: &mut DbConn, username_key: &str) -> Result<Option<
 }
 
 pub fn find(conn: &mut DbConn, id: UserId) -> Result<Option<User>, DbError> {
-    let row: Option<UserRow> = users::table.find(id.0).select(USER_COLUMNS).first(conn).optional()?;
+    let row: Option<UserRow> = get_optional(conn, users::table.find(id.0).select(USER_COLUMNS).limit(1))?;
     row.map(to_user).transpose()
 }
 
